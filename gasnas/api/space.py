@@ -1,0 +1,183 @@
+"""The search space contract: labelled choices, stand-alone networks, supernets, and what latency tables time.
+
+A space has up to two capabilities (declared when it registers, checked before a search runs):
+
+- ``sampling``: :meth:`SearchSpace.random_sample` and :meth:`SearchSpace.build` give concrete networks
+  (multi-trial and evolutionary strategies need this);
+- ``supernet``: :meth:`SearchSpace.build_supernet` gives a weight-sharing :class:`Supernet` whose choices are
+  relaxed by mixing weights (differentiable and one-shot strategies need this).
+
+For latency lookup tables a space describes its networks as :class:`CostTerm` s made of :class:`Block` s: units
+that a runtime executes as one fused kernel group and that can be timed on their own.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor, nn
+
+from gasnas.errors import IncompatibleComponentsError
+from gasnas.mutable import Mutable, default_sample, random_sample, validate_sample
+
+__all__ = ["SearchSpace", "Supernet", "RelaxedChoice", "Block", "CostTerm", "Factor", "kbest"]
+
+
+@dataclass(frozen=True)
+class Block:
+    """A unit a latency table times on its own: one fused operation at one place (shapes) in a network.
+
+    ``key`` is its signature (operation, channels, strides, ...) and, with the input shapes, the table key;
+    two places with the same signature and shapes share one measurement.
+    """
+
+    key: str
+    input_shapes: tuple[tuple[int, ...], ...]
+    factory: Callable[[], nn.Module] = field(compare=False, hash=False, repr=False)
+
+    @property
+    def signature(self) -> str:
+        shapes = ";".join("x".join(map(str, s)) for s in self.input_shapes)
+        return f"{self.key}@{shapes}"
+
+
+@dataclass(frozen=True)
+class CostTerm:
+    """A part of a network's cost: one candidate (always present) or a relaxed choice among several.
+
+    ``group`` says where the term sits (``stem``, ``cell3``, ``head``): calibrations fit one correction per
+    group. ``weight`` is the expected share of the term that survives derivation (e.g. 2 of 4 incoming edges).
+    """
+
+    group: str
+    candidates: tuple[tuple[Block, ...], ...]
+    key: str | None = None
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class RelaxedChoice:
+    """A choice the supernet relaxes: ``key`` names its architecture parameter, one entry per candidate."""
+
+    key: str
+    candidates: tuple[str, ...]
+    group: str = ""
+    #: index of the candidate that means "no operation" (DARTS' zero), if any
+    zero: int | None = None
+
+
+@dataclass(frozen=True)
+class Factor:
+    """An independent part of a derivation: alternative partial samples with their log-scores."""
+
+    options: tuple[tuple[float, Mapping[str, Any]], ...]
+
+
+def kbest(factors: Sequence[Factor], k: int) -> list[tuple[float, dict[str, Any]]]:
+    """The ``k`` best combinations of independent factors (one option each), by total log-score, best first."""
+    if k < 1:
+        raise ValueError("k must be >= 1")
+    ranked = [sorted(f.options, key=lambda o: -o[0]) for f in factors]
+    if any(not r for r in ranked):
+        return []
+    start = (0,) * len(ranked)
+
+    def score(idx: tuple[int, ...]) -> float:
+        return sum(r[i][0] for r, i in zip(ranked, idx))
+
+    heap = [(-score(start), start)]
+    seen = {start}
+    out: list[tuple[float, dict[str, Any]]] = []
+    while heap and len(out) < k:
+        neg, idx = heapq.heappop(heap)
+        sample: dict[str, Any] = {}
+        for r, i in zip(ranked, idx):
+            sample.update(r[i][1])
+        out.append((-neg, sample))
+        for pos in range(len(idx)):
+            if idx[pos] + 1 < len(ranked[pos]):
+                nxt = idx[:pos] + (idx[pos] + 1,) + idx[pos + 1:]
+                if nxt not in seen:
+                    seen.add(nxt)
+                    heapq.heappush(heap, (-score(nxt), nxt))
+    return out
+
+
+class Supernet(nn.Module, ABC):
+    """A weight-sharing network holding every candidate; ``forward(x, mixing)`` mixes them.
+
+    ``mixing`` maps each :class:`RelaxedChoice` key to a weight vector over its candidates: softmax
+    probabilities, a Gumbel-softmax sample, or a one-hot vector (single path; candidates with weight 0 are
+    skipped, so a one-hot mixing costs one path).
+    """
+
+    @abstractmethod
+    def relaxed_choices(self) -> Sequence[RelaxedChoice]:
+        """Every relaxed choice, in network order; ``group`` tells which cell it belongs to."""
+
+    @abstractmethod
+    def forward(self, x: Tensor, mixing: Mapping[str, Tensor]) -> Any:
+        """Logits (or a :class:`~gasnas.api.model.SegmentationOutput`) of ``x`` under ``mixing``."""
+
+    @abstractmethod
+    def derive(self, probs: Mapping[str, Tensor], top_k: int = 1) -> list[tuple[dict[str, Any], float]]:
+        """The ``top_k`` most probable samples under ``probs`` with their log-scores, best first."""
+
+    @abstractmethod
+    def mixing_for(self, sample: Mapping[str, Any]) -> dict[str, Tensor]:
+        """The one-hot mixing under which the supernet computes exactly the network of ``sample``."""
+
+
+class SearchSpace(ABC):
+    """A family of segmentation networks described by labelled choices (NNI's sample format)."""
+
+    @abstractmethod
+    def choices(self) -> Mapping[str, Mutable]:
+        """label -> choice, like NNI's ``space.simplify()``."""
+
+    def validate(self, sample: Mapping[str, Any]) -> None:
+        """Raise :class:`~gasnas.mutable.SampleValidationError` when ``sample`` is not in the space."""
+        validate_sample(self.choices(), sample)
+
+    def random_sample(self, rng: random.Random) -> dict[str, Any]:
+        return random_sample(self.choices().values(), rng)
+
+    def default_sample(self) -> dict[str, Any]:
+        return default_sample(self.choices().values())
+
+    def size(self) -> float:
+        """The number of architectures (log10 when huge, see :meth:`log10_size`)."""
+        return 10 ** self.log10_size()
+
+    def log10_size(self) -> float:
+        return sum(math.log10(len(m.grid())) for m in self.choices().values())
+
+    @abstractmethod
+    def build(self, sample: Mapping[str, Any], num_classes: int) -> nn.Module:
+        """A stand-alone network for ``sample`` (eval mode returns ``N x num_classes x H x W`` logits)."""
+
+    def build_supernet(self, num_classes: int) -> Supernet:
+        """A weight-sharing supernet over the space (capability ``supernet``)."""
+        raise IncompatibleComponentsError(f"search space {type(self).__name__} cannot build a supernet")
+
+    def cost_terms(self, input_shape: tuple[int, ...], sample: Mapping[str, Any] | None = None) -> list[CostTerm]:
+        """The network as timed blocks: with ``sample`` the concrete network (single-candidate terms); without,
+        the supernet's relaxed terms keyed by :class:`RelaxedChoice` key. Needed by block-table estimators."""
+        raise IncompatibleComponentsError(
+            f"search space {type(self).__name__} does not describe its networks as blocks, so block-table latency "
+            "estimators cannot be used with it; use an estimator that times whole networks")
+
+    def render(self, sample: Mapping[str, Any], directory: Path) -> list[Path]:
+        """Pictures of the architecture (e.g. one PNG per cell) written into ``directory``; none by default."""
+        return []
+
+    def describe(self, sample: Mapping[str, Any]) -> str:
+        """A one-line human summary of ``sample``."""
+        return f"{len(sample)} choices"

@@ -1,0 +1,28 @@
+"""The search strategy contract: given the engine's context, find architectures."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gasnas.engine import SearchContext
+    from gasnas.run import SearchResult
+
+__all__ = ["SearchStrategy"]
+
+
+class SearchStrategy(ABC):
+    """Searches a space. The engine owns seeding, devices, data loading, checkpoints, metrics and progress;
+    the strategy calls them through :class:`~gasnas.engine.SearchContext`.
+
+    A strategy resumes by reading ``ctx.resume()`` at its start and handing its complete state to
+    ``ctx.end_epoch(...)`` after each epoch; the engine writes the checkpoint atomically.
+    """
+
+    def __init__(self, options: Any = None) -> None:
+        self.options = options
+
+    @abstractmethod
+    def search(self, ctx: SearchContext) -> SearchResult:
+        """Run the search and return the derived architectures, best first."""

@@ -1,0 +1,393 @@
+"""Search configs: one YAML file -> a frozen, validated :class:`SearchConfig` before anything heavy runs.
+
+Every component section is ``{name: ..., params: {...}}``; ``params`` are checked against the options dataclass
+the component registered. Mistakes are reported with the file, the line, the key path, what is allowed and the
+closest valid key. ``--set a.b=c`` overrides apply before validation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from gasnas.errors import ConfigError, IncompatibleComponentsError, UnknownComponentError, closest
+from gasnas.options import KeyPath, Location, option, options_schema, options_to_dict, parse_options
+
+if TYPE_CHECKING:
+    from gasnas.plugins import PluginManager
+    from gasnas.registry import Component
+
+__all__ = ["BudgetConfig", "ComponentConfig", "LatencyConfig", "SearchConfig", "load_config", "parse_config",
+           "apply_overrides", "read_yaml", "config_schema", "SECTIONS", "DEFAULT_CONFIG"]
+
+#: The quickstart config ``gasnas search`` runs without arguments: (package, resource path).
+DEFAULT_CONFIG = ("gasnas_plugins", "configs/quickstart.yaml")
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    """How much work a search may do."""
+
+    epochs: int = option(10, "search epochs (a strategy's warm-up epochs count among them)")
+    batch_size: int = option(8, "images per step")
+    workers: int = option(0, "data loader worker processes (0: load in the main process)")
+    pin_memory: bool = option(False, "pin loader memory (faster host-to-GPU copies)")
+    steps_per_epoch: int | None = option(None, "cap on steps per epoch (null: one pass over the data)")
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.workers < 0:
+            raise ValueError("epochs and batch_size must be >= 1, workers >= 0")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ValueError("steps_per_epoch must be >= 1 or null")
+
+
+@dataclass(frozen=True)
+class ComponentConfig:
+    """A component section: the registered ``name`` and its parsed ``params`` (an options dataclass)."""
+
+    kind: str
+    name: str
+    params: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        params = options_to_dict(self.params) if dataclasses.is_dataclass(self.params) else dict(self.params or {})
+        return {"name": self.name, "params": params}
+
+
+@dataclass(frozen=True)
+class LatencyConfig(ComponentConfig):
+    """The latency section: the estimator, the latency target, and what measures the final network."""
+
+    target_ms: float | None = None
+    measure: ComponentConfig | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["target_ms"] = self.target_ms
+        out["measure"] = self.measure.to_dict() if self.measure else None
+        return out
+
+
+#: section -> (registry kind, required?)
+SECTIONS: dict[str, tuple[str, bool]] = {
+    "dataset": ("datasets", True),
+    "space": ("search spaces", True),
+    "communicator": ("communicators", False),
+    "strategy": ("strategies", True),
+    "latency": ("latency estimators", False),
+    "evaluator": ("evaluators", True),
+}
+SCALARS: dict[str, tuple[type, Any, str]] = {
+    "seed": (int, 0, "random seed: the same seed gives the same architecture on CPU"),
+    "device": (str, "auto", "auto (CUDA when available, else CPU), cpu, cuda or cuda:N"),
+    "output": (str, "runs", "directory that receives one run directory per search"),
+    "name": (str, None, "run directory name (default: time stamp, space and strategy)"),
+}
+TOP_LEVEL = [*SCALARS, *SECTIONS, "budget"]
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """A validated search config."""
+
+    dataset: ComponentConfig
+    space: ComponentConfig
+    strategy: ComponentConfig
+    evaluator: ComponentConfig
+    communicator: ComponentConfig | None = None
+    latency: LatencyConfig | None = None
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    seed: int = 0
+    device: str = "auto"
+    output: str = "runs"
+    name: str | None = None
+    source: str = "<config>"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fully resolved config (every default filled in), as written into the run directory."""
+        out: dict[str, Any] = {k: getattr(self, k) for k in SCALARS}
+        for section in SECTIONS:
+            value = getattr(self, section)
+            out[section] = value.to_dict() if value is not None else None
+        out["budget"] = options_to_dict(self.budget)
+        return out
+
+    @property
+    def digest(self) -> str:
+        """A hash of the resolved config: a checkpoint from another config is refused on resume."""
+        blob = json.dumps({k: v for k, v in self.to_dict().items() if k not in ("output", "name", "device")},
+                          sort_keys=True, default=str)
+        return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+# -- reading ---------------------------------------------------------------------------------------------------
+
+def _line_map(node: yaml.Node | None, path: KeyPath = (), out: dict[KeyPath, int] | None = None) -> dict:
+    out = {} if out is None else out
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = (*path, str(key_node.value))
+            out[key] = key_node.start_mark.line + 1
+            _line_map(value_node, key, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out[(*path, str(i))] = item.start_mark.line + 1
+            _line_map(item, (*path, str(i)), out)
+    return out
+
+
+def read_yaml(path: str | Path) -> tuple[Any, Location]:
+    """Parse a YAML file; return the data and a :class:`Location` that knows each key's line."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: config file not found")
+    if not path.is_file():
+        raise ConfigError(f"{path}: not a file")
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+        lines = _line_map(yaml.compose(text))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text file ({exc.reason})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    return data, Location(str(path), lines)
+
+
+def apply_overrides(data: Any, overrides: Sequence[str], where: Location) -> tuple[dict, Location]:
+    """Apply ``--set a.b=c`` overrides (values parsed as YAML) to a copy of ``data``."""
+    data = json.loads(json.dumps(data if data is not None else {}, default=str))
+    lines = dict(where.lines)
+    if not isinstance(data, dict):
+        raise where.error((), f"expected a mapping at the top level, got {type(data).__name__}")
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set strategy.params.beta=0.5")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {item!r}: value is not valid YAML: {exc}") from None
+        parts = key.strip().split(".")
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {item!r}: {'.'.join(parts[:i + 1])} is not a mapping")
+            node = child
+        node[parts[-1]] = value
+        lines.pop(tuple(parts), None)
+    return data, Location(where.file, lines)
+
+
+def _component(section: str, data: Any, where: Location, pm: PluginManager, *,
+               extra_keys: Sequence[str] = ()) -> tuple[ComponentConfig, Component]:
+    kind, _ = SECTIONS.get(section, ("latency estimators", False))
+    path: KeyPath = tuple(section.split("."))
+    if isinstance(data, str):  # shorthand: `strategy: differentiable`
+        data = {"name": data}
+    if not isinstance(data, Mapping):
+        raise where.error(path, f"expected a mapping {{name: ..., params: {{...}}}}, got {data!r}")
+    allowed = ["name", "params", *extra_keys]
+    for key in data:
+        if key not in allowed:
+            raise where.error(path, f"unknown key '{key}'{closest(str(key), allowed)}; allowed: {', '.join(allowed)}")
+    name = data.get("name")
+    if not isinstance(name, str):
+        raise where.error((*path, "name"), f"expected the name of a registered {kind[:-1]}, got {name!r}")
+    try:
+        component = pm.registry(kind).get(name)
+    except UnknownComponentError as exc:
+        raise where.error((*path, "name"), str(exc)) from None
+    raw = data.get("params")
+    if component.options is not None:
+        params = parse_options(component.options, raw, (*path, "params"), where)
+    else:
+        if raw not in (None, {}):
+            raise where.error((*path, "params"), f"{kind[:-1]} '{name}' takes no params")
+        params = None
+    return ComponentConfig(kind, name, params), component
+
+
+def parse_config(data: Any, where: Location, pm: PluginManager | None = None) -> SearchConfig:
+    """Validate a config mapping (already read and overridden) against the registered components."""
+    from gasnas.plugins import get_plugin_manager
+
+    pm = pm or get_plugin_manager()
+    if not isinstance(data, Mapping):
+        raise where.error((), f"expected a mapping at the top level, got {type(data).__name__}")
+    for key in data:
+        if key not in TOP_LEVEL:
+            raise where.error((str(key),), f"unknown key '{key}'{closest(str(key), TOP_LEVEL)}; "
+                              f"allowed: {', '.join(TOP_LEVEL)}")
+    values: dict[str, Any] = {"source": where.file}
+    for key, (tp, default, _) in SCALARS.items():
+        value = data.get(key, default)
+        if value is not None and (not isinstance(value, tp) or isinstance(value, bool)):
+            raise where.error((key,), f"expected {tp.__name__}, got {value!r}")
+        values[key] = value
+    components: dict[str, Component] = {}
+    for section, (kind, required) in SECTIONS.items():
+        if data.get(section) is None:
+            if required:
+                raise where.error((section,), f"missing section: name a registered {kind[:-1]} "
+                                  f"({', '.join(pm.registry(kind).names()) or 'none registered'})")
+            continue
+        if section == "latency":
+            section_data = data[section]
+            cfg, comp = _component(section, section_data, where, pm, extra_keys=("target_ms", "measure"))
+            target = section_data.get("target_ms") if isinstance(section_data, Mapping) else None
+            if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float))
+                                       or target <= 0):
+                raise where.error(("latency", "target_ms"), f"expected a positive number of ms, got {target!r}")
+            measure = None
+            if isinstance(section_data, Mapping) and section_data.get("measure") is not None:
+                measure, _ = _component("latency.measure", section_data["measure"], where, pm)
+            cfg = LatencyConfig(cfg.kind, cfg.name, cfg.params, None if target is None else float(target), measure)
+        else:
+            cfg, comp = _component(section, data[section], where, pm)
+        values[section] = cfg
+        components[section] = comp
+    values["budget"] = parse_options(BudgetConfig, data.get("budget"), ("budget",), where)
+    config = SearchConfig(**values)
+    check_compatible(components["space"], components["strategy"], where)
+    return config
+
+
+def check_compatible(space: Component, strategy: Component, where: Location | None = None) -> None:
+    """Raise before anything runs when the strategy needs a capability the space lacks."""
+    have = space.traits.get("capabilities", frozenset())
+    need = strategy.traits.get("requires", frozenset())
+    missing = sorted(need - have)
+    if missing:
+        prefix = f"{where.describe(('strategy', 'name'))}: " if where else ""
+        raise IncompatibleComponentsError(
+            f"{prefix}strategy '{strategy.name}' needs a search space with {', '.join(missing)}, but space "
+            f"'{space.name}' offers {', '.join(sorted(have)) or 'nothing'}; see 'Strategies and spaces' in the docs")
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = (), pm: PluginManager | None = None) -> SearchConfig:
+    """Read, override and validate a config file."""
+    data, where = read_yaml(path)
+    data, where = apply_overrides(data, overrides, where)
+    return parse_config(data, where, pm)
+
+
+def default_config_path() -> Path:
+    """The quickstart config shipped with the default plugins."""
+    from importlib import resources
+
+    package, resource = DEFAULT_CONFIG
+    try:
+        path = resources.files(package).joinpath(resource)
+    except ModuleNotFoundError:
+        path = None
+    if path is None or not path.is_file():
+        raise ConfigError(f"no config given and the quickstart config ({package}/{resource}) is not installed; "
+                          "pass a config file: gasnas search CONFIG (gasnas init writes one)")
+    return Path(str(path))
+
+
+# -- schema ----------------------------------------------------------------------------------------------------
+
+def _section_schema(kind: str, pm: PluginManager, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    registry = pm.registry(kind)
+    branches = []
+    for comp in registry:
+        params = options_schema(comp.options) if comp.options is not None else {"type": "object", "maxProperties": 0}
+        branches.append({"if": {"properties": {"name": {"const": comp.name}}},
+                         "then": {"properties": {"params": params}}})
+    props: dict[str, Any] = {
+        "name": {"enum": registry.names(), "description": f"a registered {kind[:-1]}",
+                 "markdownEnumDescriptions": [c.description for c in registry]},
+        "params": {"type": "object"},
+        **(extra or {}),
+    }
+    return {"type": "object", "properties": props, "required": ["name"], "additionalProperties": False,
+            "allOf": branches}
+
+
+def config_schema(pm: PluginManager | None = None) -> dict[str, Any]:
+    """The JSON schema of search configs, with one branch per registered component (for editor completion)."""
+    from gasnas.plugins import get_plugin_manager
+
+    pm = pm or get_plugin_manager()
+    props: dict[str, Any] = {}
+    for key, (tp, default, help_text) in SCALARS.items():
+        json_type = {int: "integer", str: "string"}[tp]
+        props[key] = {"type": [json_type, "null"] if default is None else json_type, "default": default,
+                      "description": help_text}
+    for section, (kind, _) in SECTIONS.items():
+        extra = None
+        if section == "latency":
+            extra = {"target_ms": {"type": ["number", "null"], "exclusiveMinimum": 0,
+                                   "description": "latency budget in ms that the latency term steers toward"},
+                     "measure": _section_schema(kind, pm)}
+        props[section] = _section_schema(kind, pm, extra)
+    props["budget"] = options_schema(BudgetConfig)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://gasnas.dev/schema/search-config.json",
+        "title": "gasnas search config",
+        "type": "object",
+        "properties": props,
+        "required": [s for s, (_, req) in SECTIONS.items() if req],
+        "additionalProperties": False,
+    }
+
+
+# -- starter config --------------------------------------------------------------------------------------------
+
+def _yaml_value(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, width=1000).strip().removesuffix("\n...").strip()
+
+
+def starter_config(pm: PluginManager | None = None) -> str:
+    """A commented config: the quickstart's components with every option, its default and its help text."""
+    import dataclasses as dc
+
+    from gasnas.options import help_of
+    from gasnas.plugins import get_plugin_manager
+
+    pm = pm or get_plugin_manager()
+    base, _ = read_yaml(default_config_path())
+    lines = ["# gasnas search config, written by `gasnas init`.",
+             "# Run it with `gasnas search gasnas.yaml`; every option below shows its default.",
+             "# Reference: https://gasnas.dev/configuration/ ; schema: `gasnas config schema`.", ""]
+    for key, (_, default, help_text) in SCALARS.items():
+        lines.append(f"{key}: {_yaml_value(base.get(key, default))}  # {help_text}")
+    for section, (kind, required) in SECTIONS.items():
+        data = base.get(section)
+        if data is None:
+            continue
+        comp = pm.registry(kind).get(data["name"])
+        lines += ["", f"{section}:{'' if required else '  # optional'}",
+                  f"  name: {comp.name}  # {kind[:-1]}: {', '.join(pm.registry(kind).names())}"]
+        if section == "latency":
+            lines.append(f"  target_ms: {_yaml_value(data.get('target_ms'))}  # latency budget (ms)")
+            if data.get("measure"):
+                lines.append(f"  measure: {_yaml_value(data['measure'])}  # measures the final network")
+        given = data.get("params") or {}
+        if comp.options is not None:
+            defaults = comp.options()
+            lines.append("  params:")
+            for f in dc.fields(comp.options):
+                value = given.get(f.name, options_to_dict(getattr(defaults, f.name)))
+                lines.append(f"    {f.name}: {_yaml_value(value)}  # {help_of(f)}")
+    lines += ["", "budget:"]
+    budget = {**options_to_dict(BudgetConfig()), **(base.get("budget") or {})}
+    for f in dataclasses.fields(BudgetConfig):
+        lines.append(f"  {f.name}: {_yaml_value(budget[f.name])}  # {help_of(f)}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,351 @@
+"""The engine: builds the components a config names and runs the strategy with what every strategy needs.
+
+The engine owns deterministic seeding, the device, data loaders with a reproducible order, checkpoints (atomic,
+every epoch) and resume, ``metrics.jsonl``, progress, the event hooks, and the final files. Strategies reach
+all of it through :class:`SearchContext`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gasnas import distributed
+from gasnas.architecture import Architecture
+from gasnas.config import SearchConfig, load_config
+from gasnas.errors import CheckpointError, ConfigError, GasnasError, LatencyError
+from gasnas.plugins import PluginManager, get_plugin_manager
+from gasnas.reporting import LogReporter, Reporter
+from gasnas.run import RunDirectory, RunInfo, SearchResult
+
+if TYPE_CHECKING:
+    import torch
+    from torch.utils.data import DataLoader
+
+    from gasnas.api.communicator import Communicator
+    from gasnas.api.dataset import SegmentationDataset
+    from gasnas.api.evaluator import Evaluator
+    from gasnas.api.latency import ExpectedLatency, LatencyEstimator
+    from gasnas.api.space import RelaxedChoice, SearchSpace
+
+__all__ = ["Engine", "SearchContext", "seed_everything", "resolve_device", "rng_state", "set_rng_state"]
+
+log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is a clear error."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device: '{name}' is not a device; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device: '{name}' was asked for but CUDA is not available here; use --device cpu")
+    return device
+
+
+def rng_state() -> dict[str, Any]:
+    """Every RNG's state, in plain types and tensors (so checkpoints load with ``weights_only``)."""
+    import numpy as np
+    import torch
+
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    import numpy as np
+    import torch
+
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _worker_init(worker_id: int) -> None:
+    import numpy as np
+    import torch
+
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+class SearchContext:
+    """Everything a strategy may use, owned by the engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.config: SearchConfig = engine.config
+        self.options: Any = engine.config.strategy.params
+        self.space: SearchSpace = engine.space
+        self.dataset: SegmentationDataset = engine.dataset
+        self.evaluator: Evaluator = engine.evaluator
+        self.latency: LatencyEstimator | None = engine.latency
+        self.latency_target_ms: float | None = engine.config.latency.target_ms if engine.config.latency else None
+        self.device: torch.device = engine.device
+        self.dist = engine.dist
+        self.seed: int = engine.config.seed
+        self.budget = engine.config.budget
+        self.run_dir: RunDirectory = engine.run_dir
+        self.run: RunInfo = engine.run
+        self.reporter: Reporter = engine.reporter
+        self.input_shape: tuple[int, int, int, int] = (1, 3, *engine.dataset.input_size)
+        self._expected: ExpectedLatency | None = None
+
+    # -- components -------------------------------------------------------------------------------------------
+
+    @property
+    def num_classes(self) -> int:
+        return self.dataset.num_classes
+
+    def communicator(self, choices: Sequence[RelaxedChoice]) -> Communicator | None:
+        """The configured communicator over ``choices`` (``None`` when the config names none)."""
+        section = self.config.communicator
+        if section is None:
+            return None
+        factory = self._engine.pm.registry("communicators").get(section.name).load()
+        return factory(section.params, choices)
+
+    def expected_latency(self) -> ExpectedLatency:
+        """The differentiable E[LAT] of the configured estimator over the supernet's relaxed choices."""
+        if self.latency is None:
+            raise LatencyError("this strategy needs a latency estimator, but the config has no 'latency' section")
+        if self._expected is None:
+            expected = self.latency.expected(self.space, self.input_shape)
+            if expected is None:
+                raise LatencyError(
+                    f"latency estimator '{self.config.latency.name}' times whole networks and cannot give a "
+                    "differentiable expected latency; use a block-table estimator (e.g. lut or flops) for the "
+                    "search and name this one under latency.measure")
+            self._expected = expected.to(self.device)
+        return self._expected
+
+    def estimate_latency(self, sample: Mapping[str, Any]) -> float | None:
+        return None if self.latency is None else float(self.latency.estimate(self.space, sample, self.input_shape))
+
+    def architecture(self, sample: Mapping[str, Any], **metadata: Any) -> Architecture:
+        """An :class:`Architecture` of this run's space."""
+        from gasnas.options import options_to_dict
+
+        params = self.config.space.params
+        return Architecture(dict(sample), self.config.space.name,
+                            options_to_dict(params) if params is not None else {}, metadata)
+
+    # -- data ----------------------------------------------------------------------------------------------------
+
+    def split_indices(self, split: str, parts: int = 2) -> list[list[int]]:
+        """``split``'s indices dealt into ``parts`` disjoint, seeded shares (e.g. weights vs architecture)."""
+        n = len(self.dataset.split(split, train=False))
+        order = list(range(n))
+        random.Random(self.seed * 7919 + 17).shuffle(order)
+        return [sorted(order[i::parts]) for i in range(parts)]
+
+    def loader(self, split: str, *, train: bool, indices: Sequence[int] | None = None, epoch: int = 0,
+               shuffle: bool | None = None, batch_size: int | None = None, drop_last: bool | None = None,
+               stream: int = 0) -> DataLoader:
+        """A loader whose order depends only on (seed, epoch, stream): resuming replays the same batches."""
+        import torch
+        from torch.utils.data import DataLoader, Subset
+        from torch.utils.data.distributed import DistributedSampler
+
+        data = self.dataset.split(split, train=train)
+        if indices is not None:
+            data = Subset(data, list(indices))
+        shuffle = train if shuffle is None else shuffle
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch * 101 + stream)
+        sampler = None
+        if self.dist.enabled:
+            sampler = DistributedSampler(data, shuffle=shuffle, seed=self.seed + stream, drop_last=bool(drop_last))
+            sampler.set_epoch(epoch)
+        return DataLoader(
+            data, batch_size=batch_size or self.budget.batch_size, shuffle=shuffle if sampler is None else False,
+            sampler=sampler, num_workers=self.budget.workers, pin_memory=self.budget.pin_memory,
+            drop_last=train if drop_last is None else drop_last, generator=generator,
+            worker_init_fn=_worker_init, persistent_workers=False)
+
+    def wrap(self, model: Any) -> Any:
+        """The model wrapped for distributed data parallel when running under torchrun."""
+        return self.dist.wrap(model)
+
+    # -- progress, metrics, checkpoints ---------------------------------------------------------------------------
+
+    def progress(self, total: int | None, description: str) -> Any:
+        return self.reporter.progress(total, description)
+
+    def message(self, text: str) -> None:
+        if self.dist.is_main:
+            self.reporter.message(text)
+
+    def resume(self) -> tuple[int, dict[str, Any]] | None:
+        """``(last completed epoch, strategy state)`` when resuming, with every RNG restored; else ``None``."""
+        payload = self._engine.checkpoint
+        if payload is None:
+            return None
+        set_rng_state(payload["rng"])
+        return int(payload["epoch"]), payload["state"]
+
+    def end_epoch(self, epoch: int, metrics: Mapping[str, float], state: Mapping[str, Any]) -> None:
+        """Record ``epoch``: metrics to ``metrics.jsonl`` and the event hook, then an atomic checkpoint."""
+        record = {"epoch": epoch, **{k: float(v) for k, v in metrics.items()},
+                  "elapsed_s": round(time.time() - self.run.started, 3)}
+        if self.dist.is_main:
+            self.run_dir.append_metrics(record)
+            self._engine.pm.hook.gasnas_epoch_ended(run=self.run, epoch=epoch, metrics=record)
+        self.run_dir.save_checkpoint({"epoch": epoch, "config_digest": self.config.digest, "state": dict(state),
+                                      "rng": rng_state()})
+        self.dist.barrier()
+
+
+class Engine:
+    """Builds a search from a config (or resumes one from its run directory) and runs it.
+
+    ``Engine(config).run()`` returns the :class:`SearchResult`; ``Engine.resume(run_dir).run()`` continues a
+    killed search from its last checkpoint.
+    """
+
+    def __init__(self, config: SearchConfig, *, pm: PluginManager | None = None, reporter: Reporter | None = None,
+                 device: str | None = None, run_dir: RunDirectory | None = None) -> None:
+        self.config = config
+        self.pm = pm or get_plugin_manager()
+        self.reporter = reporter or LogReporter()
+        self.dist = distributed.setup()
+        self._device_name = device or config.device
+        self.run_dir = run_dir
+        self.checkpoint: dict[str, Any] | None = None
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, *, pm: PluginManager | None = None, reporter: Reporter | None = None,
+               device: str | None = None) -> Engine:
+        """An engine continuing the search in ``run_dir`` from its last checkpoint."""
+        path = Path(run_dir)
+        if not path.is_dir():
+            raise CheckpointError(f"{path}: run directory not found")
+        config_file = path / "config.yaml"
+        if not config_file.is_file():
+            raise CheckpointError(f"{path}: not a gasnas run directory (no config.yaml)")
+        config = load_config(config_file, pm=pm)
+        engine = cls(config, pm=pm, reporter=reporter, device=device)
+        engine.run_dir = RunDirectory(path, writable=engine.dist.is_main)
+        engine.checkpoint = engine.run_dir.load_checkpoint()
+        if engine.checkpoint is not None and engine.checkpoint.get("config_digest") != config.digest:
+            raise CheckpointError(f"{engine.run_dir.checkpoint_file}: written for another config than "
+                                  f"{config_file}; it cannot be resumed with this one")
+        return engine
+
+    def _build(self) -> None:
+        from gasnas.api.latency import LatencyEnv
+
+        cfg = self.config
+        registry = self.pm.registry
+        self.dataset = registry("datasets").get(cfg.dataset.name).load()(cfg.dataset.params)
+        self.space = registry("search spaces").get(cfg.space.name).load()(cfg.space.params)
+        self.evaluator = registry("evaluators").get(cfg.evaluator.name).load()(cfg.evaluator.params)
+        env = LatencyEnv(device=str(self.device), cache_dir=Path(cfg.output) / ".cache",
+                         progress=self.reporter.progress if self.dist.is_main else None)
+        self.latency = self.measure = None
+        if cfg.latency is not None:
+            self.latency = registry("latency estimators").get(cfg.latency.name).load()(cfg.latency.params, env)
+            if cfg.latency.measure is not None:
+                measure = cfg.latency.measure
+                self.measure = registry("latency estimators").get(measure.name).load()(measure.params, env)
+        self.strategy = registry("strategies").get(cfg.strategy.name).load()(cfg.strategy.params)
+
+    def run(self) -> SearchResult:
+        import torch
+
+        cfg = self.config
+        self.device = resolve_device(self._device_name)
+        seed_everything(cfg.seed)
+        if self.run_dir is None:
+            name = cfg.name or f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.space.name}-{cfg.strategy.name}"
+            self.run_dir = RunDirectory.create(cfg.output, name, writable=self.dist.is_main)
+        if not (self.run_dir.config_file.exists() and self.checkpoint is not None):
+            self.run_dir.write_config(cfg)
+        resumed = int(self.checkpoint["epoch"]) if self.checkpoint is not None else None
+        if resumed is not None:
+            self.run_dir.truncate_metrics(resumed)
+        self.run = RunInfo(self.run_dir.path, cfg, self.dist.is_main, resumed)
+        self._build()
+        input_shape = (1, 3, *self.dataset.input_size)
+        if self.latency is not None:
+            self.latency.prepare(self.space, input_shape)
+        if self.dist.is_main:
+            self.pm.hook.gasnas_search_started(run=self.run)
+        started = time.perf_counter()
+        result = self.strategy.search(SearchContext(self))
+        if not result.architectures:
+            raise GasnasError(f"strategy '{cfg.strategy.name}' derived no architecture")
+        result.metrics.setdefault("search_time_s", time.perf_counter() - started)
+        with torch.no_grad():
+            result.architectures = [self._annotate(a, rank, input_shape) for rank, a in enumerate(result.architectures)]
+        self._write(result)
+        if self.dist.is_main:
+            for rank, arch in enumerate(result.architectures):
+                self.pm.hook.gasnas_architecture_derived(run=self.run, architecture=arch, rank=rank)
+            self.pm.hook.gasnas_search_finished(run=self.run, result=result)
+            self.run_dir.write_text("summary.json", _summary_json(result))
+        return result
+
+    def _annotate(self, arch: Architecture, rank: int, input_shape: tuple[int, ...]) -> Architecture:
+        meta: dict[str, Any] = {"rank": rank, "seed": self.config.seed, "run": str(self.run_dir.path),
+                                "input_shape": list(input_shape)}
+        if self.latency is not None:
+            meta["estimated_latency"] = round(self.latency.estimate(self.space, arch.sample, input_shape), 4)
+            meta["estimated_latency_unit"] = self.latency.unit
+            meta["estimator"] = self.latency.describe()
+        if self.measure is not None and rank == 0:
+            meta["measured_latency"] = round(self.measure.estimate(self.space, arch.sample, input_shape), 4)
+            meta["measured_latency_unit"] = self.measure.unit
+            meta["measured_with"] = self.measure.describe()
+        return arch.with_metadata(**meta)
+
+    def _write(self, result: SearchResult) -> None:
+        if not self.dist.is_main:
+            return
+        best = result.best
+        result.files["architecture"] = best.save(self.run_dir.architecture_file)
+        for rank, arch in enumerate(result.architectures):
+            arch.save(self.run_dir.path / "architectures" / f"top{rank + 1}-{arch.id}.yaml")
+        for picture in self.space.render(best.sample, self.run_dir.path / "cells"):
+            result.files[picture.stem] = picture
+
+
+def _summary_json(result: SearchResult) -> str:
+    import json
+
+    return json.dumps({
+        "metrics": result.metrics,
+        "architectures": [{"id": a.id, **{k: v for k, v in a.metadata.items() if not isinstance(v, (dict, list))}}
+                          for a in result.architectures],
+        "files": {k: str(v) for k, v in result.files.items()},
+    }, indent=2, default=str)

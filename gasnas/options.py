@@ -1,0 +1,238 @@
+"""Typed component options: frozen dataclasses checked against YAML before anything heavy runs.
+
+A component declares its options as a frozen dataclass whose fields carry a type, a default and a help text::
+
+    @dataclass(frozen=True)
+    class MyOptions:
+        beta: float = option(0.1, "weight of the latency term")
+        relaxation: Literal["softmax", "gumbel"] = option("softmax", "how choices are relaxed")
+
+:func:`parse_options` turns a ``params`` mapping into an instance, naming the file, line and key path of any
+mistake; :func:`options_schema` gives the JSON schema of the same dataclass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar, Union
+
+from gasnas.errors import ConfigError, closest
+
+__all__ = ["option", "Location", "parse_options", "parse_value", "options_schema", "options_to_dict", "help_of"]
+
+T = TypeVar("T")
+KeyPath = tuple[str, ...]
+
+
+def option(default: Any = dataclasses.MISSING, help: str = "", *, factory: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field with a help text (shown in the schema, the docs and ``gasnas init``)."""
+    if factory is not dataclasses.MISSING:
+        return field(default_factory=factory, metadata={"help": help})
+    if isinstance(default, (list, dict, set)):
+        value = default
+        return field(default_factory=lambda: type(value)(value), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+def help_of(f: dataclasses.Field) -> str:
+    return str(f.metadata.get("help", ""))
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a value came from: the file and, for each key path, its line in that file."""
+
+    file: str = "<config>"
+    lines: Mapping[KeyPath, int] = field(default_factory=dict)
+
+    def line_of(self, path: KeyPath) -> int | None:
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return None
+
+    def describe(self, path: KeyPath) -> str:
+        line = self.line_of(path)
+        where = f"{self.file}:{line}" if line is not None else self.file
+        key = ".".join(path) if path else "(top level)"
+        return f"{where}: {key}"
+
+    def error(self, path: KeyPath, message: str) -> ConfigError:
+        return ConfigError(f"{self.describe(path)}: {message}")
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if tp is type(None):
+        return "null"
+    if origin is Literal:
+        return " | ".join(repr(v) for v in typing.get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin in (list, tuple, dict):
+        args = ", ".join(_type_name(a) if a is not Ellipsis else "..." for a in typing.get_args(tp))
+        return f"{origin.__name__}[{args}]"
+    if dataclasses.is_dataclass(tp):
+        return "mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+def parse_value(tp: Any, value: Any, path: KeyPath, where: Location) -> Any:
+    """Check ``value`` against the type ``tp`` and convert it (lists to tuples, mappings to dataclasses)."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if tp is type(None):
+        if value is None:
+            return None
+        raise where.error(path, f"expected null, got {value!r}")
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value in allowed and type(value) in {type(a) for a in allowed}:
+            return value
+        hint = closest(str(value), [str(a) for a in allowed]) if isinstance(value, str) else ""
+        raise where.error(path, f"{value!r} is not allowed{hint}; allowed: {', '.join(repr(a) for a in allowed)}")
+    if origin in (Union, types.UnionType):
+        errors = []
+        for arg in typing.get_args(tp):
+            try:
+                return parse_value(arg, value, path, where)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise where.error(path, f"expected {_type_name(tp)}, got {value!r}")
+    if dataclasses.is_dataclass(tp):
+        return parse_options(tp, value, path, where)
+    if origin is list or tp is list:
+        (item,) = typing.get_args(tp) or (Any,)
+        if not isinstance(value, (list, tuple)):
+            raise where.error(path, f"expected a list, got {value!r}")
+        return [parse_value(item, v, (*path, str(i)), where) for i, v in enumerate(value)]
+    if origin is tuple or tp is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise where.error(path, f"expected a list ({_type_name(tp)}), got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(parse_value(args[0], v, (*path, str(i)), where) for i, v in enumerate(value))
+        if args and len(args) != len(value):
+            raise where.error(path, f"expected {len(args)} items ({_type_name(tp)}), got {len(value)}")
+        return tuple(parse_value(a, v, (*path, str(i)), where) for i, (a, v) in enumerate(zip(args, value)))
+    if origin is dict or tp is dict:
+        key_tp, val_tp = typing.get_args(tp) or (str, Any)
+        if not isinstance(value, Mapping):
+            raise where.error(path, f"expected a mapping, got {value!r}")
+        return {parse_value(key_tp, k, path, where): parse_value(val_tp, v, (*path, str(k)), where) for k, v in value.items()}
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise where.error(path, f"expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise where.error(path, f"expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise where.error(path, f"expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise where.error(path, f"expected a string, got {value!r}")
+    raise TypeError(f"unsupported option type {tp!r} at {'.'.join(path)}")
+
+
+def parse_options(cls: type[T], data: Any, path: KeyPath = (), where: Location | None = None) -> T:
+    """Build the options dataclass ``cls`` from a mapping, reporting unknown keys and wrong types by key path."""
+    where = where or Location()
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise where.error(path, f"expected a mapping of options, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    for key in data:
+        if key not in fields:
+            allowed = ", ".join(fields) or "(none)"
+            raise where.error(path, f"unknown key '{key}'{closest(str(key), fields)}; allowed: {allowed}")
+    values = {}
+    for name, f in fields.items():
+        if name in data:
+            values[name] = parse_value(hints[name], data[name], (*path, name), where)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise where.error((*path, name), f"required option is missing ({help_of(f) or _type_name(hints[name])})")
+    try:
+        return cls(**values)
+    except (ValueError, TypeError) as exc:  # __post_init__ cross-field checks
+        raise where.error(path, str(exc)) from None
+
+
+def options_to_dict(options: Any) -> dict[str, Any]:
+    """A plain, YAML-ready mapping of an options dataclass (tuples become lists)."""
+
+    def plain(v: Any) -> Any:
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, Mapping):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    return plain(options)
+
+
+def _schema_of(tp: Any) -> dict[str, Any]:
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return {}
+    if tp is type(None):
+        return {"type": "null"}
+    if origin is Literal:
+        return {"enum": list(typing.get_args(tp))}
+    if origin in (Union, types.UnionType):
+        return {"anyOf": [_schema_of(a) for a in typing.get_args(tp)]}
+    if dataclasses.is_dataclass(tp):
+        return options_schema(tp)
+    if origin is list or tp is list:
+        args = typing.get_args(tp)
+        return {"type": "array", "items": _schema_of(args[0]) if args else {}}
+    if origin is tuple or tp is tuple:
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return {"type": "array", "items": _schema_of(args[0])}
+        return {"type": "array", "prefixItems": [_schema_of(a) for a in args], "minItems": len(args), "maxItems": len(args)}
+    if origin is dict or tp is dict:
+        args = typing.get_args(tp)
+        return {"type": "object", "additionalProperties": _schema_of(args[1]) if args else {}}
+    return {bool: {"type": "boolean"}, int: {"type": "integer"}, float: {"type": "number"}, str: {"type": "string"}}[tp]
+
+
+def options_schema(cls: type) -> dict[str, Any]:
+    """The JSON schema of an options dataclass: types, defaults and help texts."""
+    hints = typing.get_type_hints(cls)
+    props: dict[str, Any] = {}
+    required = []
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        prop = _schema_of(hints[f.name])
+        if help_of(f):
+            prop["description"] = help_of(f)
+        if f.default is not dataclasses.MISSING:
+            prop["default"] = options_to_dict(f.default) if dataclasses.is_dataclass(f.default) else (
+                list(f.default) if isinstance(f.default, tuple) else f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            prop["default"] = options_to_dict(f.default_factory())
+        else:
+            required.append(f.name)
+        props[f.name] = prop
+    schema: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
+    if cls.__doc__ and not cls.__doc__.startswith(cls.__name__ + "("):
+        schema["description"] = cls.__doc__.strip().splitlines()[0]
+    if required:
+        schema["required"] = required
+    return schema

@@ -1,0 +1,205 @@
+"""Typed registries: one per component kind, filled by the plugins' registration hooks.
+
+A registry maps a unique name to a :class:`Component`: what builds it (a callable, or a lazy ``"module:attr"``
+path so that listing plugins never imports torch), the dataclass of its options, a description and the plugin
+that registered it. Names are unique per kind; an unknown name lists the known ones and suggests the closest.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, TypeVar
+
+from gasnas.errors import DuplicateComponentError, PluginError, UnknownComponentError, closest
+
+__all__ = [
+    "Component",
+    "Registry",
+    "SearchSpaceRegistry",
+    "StrategyRegistry",
+    "LatencyEstimatorRegistry",
+    "EvaluatorRegistry",
+    "CommunicatorRegistry",
+    "DatasetRegistry",
+    "ModelRegistry",
+    "CommandRegistry",
+    "REGISTRY_TYPES",
+    "SUPERNET",
+    "SAMPLING",
+]
+
+T = TypeVar("T")
+
+#: Space capability: builds a weight-sharing supernet with relaxed choices (differentiable and one-shot strategies).
+SUPERNET = "supernet"
+#: Space capability: samples architectures and builds each as a stand-alone network (sampling strategies).
+SAMPLING = "sampling"
+
+
+def load_object(path: str) -> Any:
+    """Import ``"package.module:attribute"``."""
+    module_name, _, attr = path.partition(":")
+    module = importlib.import_module(module_name)
+    obj: Any = module
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+@dataclass(frozen=True)
+class Component(Generic[T]):
+    """One registered component: a name within its kind, what builds it, and its typed options."""
+
+    kind: str
+    name: str
+    factory: Callable[..., T] | str
+    options: type | None = None
+    description: str = ""
+    plugin: str = ""
+    traits: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def module(self) -> str:
+        """The module that defines the component (for messages about clashes)."""
+        if isinstance(self.factory, str):
+            return self.factory.partition(":")[0]
+        return getattr(self.factory, "__module__", "?")
+
+    def load(self) -> Callable[..., T]:
+        """The factory, importing it now if it was registered as a ``"module:attr"`` path."""
+        if not isinstance(self.factory, str):
+            return self.factory
+        try:
+            return load_object(self.factory)
+        except Exception as exc:  # noqa: BLE001 - any import failure is the plugin's, name it
+            raise PluginError(
+                f"plugin '{self.plugin}': cannot load {self.kind[:-1] if self.kind.endswith('s') else self.kind} "
+                f"'{self.name}' from {self.factory}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def default_options(self) -> Any:
+        return self.options() if self.options is not None else None
+
+
+class Registry(Generic[T]):
+    """Name -> component for one kind. Plugins call :meth:`add` from their registration hook."""
+
+    kind: ClassVar[str] = "components"
+    #: the hook that fills this registry
+    hook: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        self._items: dict[str, Component[T]] = {}
+        self._plugin = ""
+
+    def _add(self, name: str, factory: Callable[..., T] | str, options: type | None, description: str,
+             traits: Mapping[str, Any]) -> Component[T]:
+        if not isinstance(name, str) or not name:
+            raise PluginError(f"plugin '{self._plugin}': a {self.kind} name must be a non-empty string, got {name!r}")
+        if options is not None and not hasattr(options, "__dataclass_fields__"):
+            raise PluginError(f"plugin '{self._plugin}': options of {self.kind} '{name}' must be a dataclass")
+        component = Component(self.kind, name, factory, options, description, self._plugin, dict(traits))
+        if name in self._items:
+            other = self._items[name]
+            raise DuplicateComponentError(
+                f"{self.kind} '{name}' is registered twice: by plugin '{other.plugin}' ({other.module}) "
+                f"and by plugin '{component.plugin}' ({component.module})"
+            )
+        self._items[name] = component
+        return component
+
+    def add(self, name: str, factory: Callable[..., T] | str, *, options: type | None = None,
+            description: str = "") -> Component[T]:
+        """Register ``factory`` under ``name``; ``options`` is the dataclass of its typed options."""
+        return self._add(name, factory, options, description, {})
+
+    def get(self, name: str) -> Component[T]:
+        """The component called ``name``; an unknown name lists what exists and suggests the closest."""
+        try:
+            return self._items[name]
+        except KeyError:
+            known = ", ".join(sorted(self._items)) or "(none registered)"
+            raise UnknownComponentError(
+                f"unknown {self.kind[:-1] if self.kind.endswith('s') else self.kind} '{name}'"
+                f"{closest(str(name), self._items)}; available: {known}"
+            ) from None
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[Component[T]]:
+        return iter(self._items[n] for n in sorted(self._items))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class SearchSpaceRegistry(Registry["SearchSpace"]):
+    kind = "search spaces"
+    hook = "gasnas_register_search_spaces"
+
+    def add(self, name: str, factory: Callable[..., Any] | str, *, options: type | None = None,
+            description: str = "", capabilities: Iterable[str] = (SUPERNET, SAMPLING)) -> Component:
+        """Register a search space. ``capabilities``: :data:`SUPERNET` and/or :data:`SAMPLING`."""
+        return self._add(name, factory, options, description, {"capabilities": frozenset(capabilities)})
+
+
+class StrategyRegistry(Registry["SearchStrategy"]):
+    kind = "strategies"
+    hook = "gasnas_register_strategies"
+
+    def add(self, name: str, factory: Callable[..., Any] | str, *, options: type | None = None,
+            description: str = "", requires: Iterable[str] = ()) -> Component:
+        """Register a search strategy. ``requires``: the space capabilities it needs."""
+        return self._add(name, factory, options, description, {"requires": frozenset(requires)})
+
+
+class LatencyEstimatorRegistry(Registry["LatencyEstimator"]):
+    kind = "latency estimators"
+    hook = "gasnas_register_latency_estimators"
+
+
+class EvaluatorRegistry(Registry["Evaluator"]):
+    kind = "evaluators"
+    hook = "gasnas_register_evaluators"
+
+
+class CommunicatorRegistry(Registry["Communicator"]):
+    kind = "communicators"
+    hook = "gasnas_register_communicators"
+
+
+class DatasetRegistry(Registry["SegmentationDataset"]):
+    kind = "datasets"
+    hook = "gasnas_register_datasets"
+
+
+class ModelRegistry(Registry["Module"]):
+    kind = "models"
+    hook = "gasnas_register_models"
+
+
+class CommandRegistry(Registry["click.Command"]):
+    """CLI commands: ``registry.add(command)`` with a :class:`click.Command` (its name is the command's)."""
+
+    kind = "commands"
+    hook = "gasnas_register_commands"
+
+    def add(self, command: Any, *, description: str = "") -> Component:  # type: ignore[override]
+        name = getattr(command, "name", None)
+        if not name or not callable(getattr(command, "main", None)):
+            raise PluginError(f"plugin '{self._plugin}': register_commands expects click commands, got {command!r}")
+        return self._add(name, command, None, description or (command.get_short_help_str(80) or ""), {})
+
+
+#: kind -> registry class, in the order ``gasnas plugins`` shows them
+REGISTRY_TYPES: dict[str, type[Registry]] = {
+    cls.kind: cls
+    for cls in (SearchSpaceRegistry, CommunicatorRegistry, StrategyRegistry, LatencyEstimatorRegistry,
+                EvaluatorRegistry, DatasetRegistry, ModelRegistry, CommandRegistry)
+}

@@ -1,0 +1,162 @@
+"""The run directory: resolved config, metrics, checkpoints and results of one search or training run.
+
+Layout::
+
+    runs/20261127-101500-gas-differentiable/
+        config.yaml          the fully resolved config
+        metrics.jsonl        one JSON line per epoch
+        checkpoint.pt        the latest epoch's state (written atomically)
+        architecture.yaml    the best architecture (NNI sample format + metadata)
+        architectures/       the top-k, ranked
+        summary.json         final metrics and files
+
+Only the main process (rank 0) writes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from gasnas.errors import CheckpointError
+from gasnas.io import atomic_write, atomic_write_text
+
+if TYPE_CHECKING:
+    from gasnas.architecture import Architecture
+    from gasnas.config import SearchConfig
+
+__all__ = ["RunDirectory", "RunInfo", "SearchResult", "CHECKPOINT_FORMAT"]
+
+CHECKPOINT_FORMAT = "gasnas-checkpoint/1"
+
+
+class RunDirectory:
+    """Paths and atomic I/O of a run directory. ``writable=False`` (non-main ranks) turns writes into no-ops."""
+
+    def __init__(self, path: str | Path, *, writable: bool = True) -> None:
+        self.path = Path(path)
+        self.writable = writable
+
+    config_file = property(lambda self: self.path / "config.yaml")
+    metrics_file = property(lambda self: self.path / "metrics.jsonl")
+    checkpoint_file = property(lambda self: self.path / "checkpoint.pt")
+    architecture_file = property(lambda self: self.path / "architecture.yaml")
+    summary_file = property(lambda self: self.path / "summary.json")
+
+    @classmethod
+    def create(cls, output: str | Path, name: str, *, writable: bool = True) -> RunDirectory:
+        """A new run directory ``output/name`` (``-2``, ``-3``... appended when it exists)."""
+        base = Path(output) / name
+        path, n = base, 1
+        while path.exists():
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
+        if writable:
+            path.mkdir(parents=True)
+        return cls(path, writable=writable)
+
+    def write_config(self, config: SearchConfig) -> None:
+        if self.writable:
+            atomic_write_text(self.config_file, yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+    def write_text(self, relative: str, text: str) -> Path:
+        path = self.path / relative
+        if self.writable:
+            atomic_write_text(path, text)
+        return path
+
+    # -- metrics -----------------------------------------------------------------------------------------------
+
+    def append_metrics(self, record: Mapping[str, Any]) -> None:
+        if not self.writable:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.metrics_file, "a", encoding="utf-8") as f:
+            f.write(json.dumps(dict(record), default=float) + "\n")
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        if not self.metrics_file.is_file():
+            return []
+        records = []
+        for i, line in enumerate(self.metrics_file.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:  # a kill mid-write leaves a torn last line: drop it
+                if i != len(self.metrics_file.read_text(encoding="utf-8").splitlines()):
+                    raise CheckpointError(f"{self.metrics_file}:{i}: corrupt metrics line") from None
+        return records
+
+    def truncate_metrics(self, last_epoch: int) -> None:
+        """Keep the records of epochs up to ``last_epoch`` (those after the checkpoint are redone on resume)."""
+        if not self.writable or not self.metrics_file.exists():
+            return
+        kept = [r for r in self.read_metrics() if r.get("epoch", -1) <= last_epoch]
+        atomic_write_text(self.metrics_file, "".join(json.dumps(r) + "\n" for r in kept))
+
+    # -- checkpoints -------------------------------------------------------------------------------------------
+
+    def save_checkpoint(self, payload: Mapping[str, Any], path: Path | None = None) -> None:
+        """Write a checkpoint atomically: a kill at any moment leaves the previous one or the new one."""
+        if not self.writable:
+            return
+        import torch
+
+        atomic_write(path or self.checkpoint_file, lambda f: torch.save({"format": CHECKPOINT_FORMAT, **payload}, f))
+
+    def load_checkpoint(self, path: Path | None = None) -> dict[str, Any] | None:
+        """The checkpoint, ``None`` when there is none yet; a corrupt one raises :class:`CheckpointError`."""
+        return load_checkpoint(path or self.checkpoint_file, missing_ok=True)
+
+
+def load_checkpoint(path: str | Path, *, missing_ok: bool = False) -> dict[str, Any] | None:
+    """Load a gasnas checkpoint (tensors and plain containers only: no pickled code is executed)."""
+    import pickle
+    import zipfile
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        if missing_ok:
+            return None
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else ''}); delete it to start over") from None
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not a gasnas checkpoint (expected format {CHECKPOINT_FORMAT})")
+    return data
+
+
+@dataclass
+class RunInfo:
+    """What event hooks learn about the run."""
+
+    directory: Path
+    config: SearchConfig
+    is_main: bool = True
+    resumed_from_epoch: int | None = None
+    started: float = field(default_factory=time.time)
+
+
+@dataclass
+class SearchResult:
+    """What a strategy returns: architectures best first, final metrics, and files it wrote (name -> path)."""
+
+    architectures: list[Architecture]
+    metrics: dict[str, float] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def best(self) -> Architecture:
+        return self.architectures[0]
