@@ -44,7 +44,8 @@ class GasnasGroup(click.Group):
         return self._plugin_commands(ctx).get(name)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
-        debug = "--debug" in sys.argv[1:]
+        argv = kwargs.get("args") if kwargs.get("args") is not None else (args[0] if args else sys.argv[1:])
+        debug = "--debug" in list(argv or [])
         try:
             return super().main(*args, standalone_mode=False, **kwargs)
         except GasnasError as exc:
@@ -115,7 +116,7 @@ def search(config: Path | None, overrides: tuple[str, ...], resume_dir: Path | N
     rows += [(k.replace("_", " "), v) for k, v in result.metrics.items()]
     rows += [(f"file: {k}", str(v)) for k, v in result.files.items()]
     console.print(table(f"search finished: {engine.run_dir.path}", ["", ""], rows))
-    console.print(f"next: [bold]gasnas train {result.files['architecture']}[/]")
+    console.print(f"next: [bold]gasnas train {result.files['architecture']}[/]", soft_wrap=True)
 
 
 @main.command()

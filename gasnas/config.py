@@ -192,6 +192,12 @@ def apply_overrides(data: Any, overrides: Sequence[str], where: Location) -> tup
     return data, Location(where.file, lines)
 
 
+def _noun(kind: str) -> str:
+    from gasnas.registry import REGISTRY_TYPES
+
+    return REGISTRY_TYPES[kind].noun
+
+
 def _component(section: str, data: Any, where: Location, pm: PluginManager, *,
                extra_keys: Sequence[str] = ()) -> tuple[ComponentConfig, Component]:
     kind, _ = SECTIONS.get(section, ("latency estimators", False))
@@ -203,10 +209,11 @@ def _component(section: str, data: Any, where: Location, pm: PluginManager, *,
     allowed = ["name", "params", *extra_keys]
     for key in data:
         if key not in allowed:
-            raise where.error(path, f"unknown key '{key}'{closest(str(key), allowed)}; allowed: {', '.join(allowed)}")
+            raise where.error(path, f"unknown key '{key}'{closest(str(key), allowed)}; allowed: {', '.join(allowed)}",
+                              at=(*path, str(key)))
     name = data.get("name")
     if not isinstance(name, str):
-        raise where.error((*path, "name"), f"expected the name of a registered {kind[:-1]}, got {name!r}")
+        raise where.error((*path, "name"), f"expected the name of a registered {_noun(kind)}, got {name!r}")
     try:
         component = pm.registry(kind).get(name)
     except UnknownComponentError as exc:
@@ -216,7 +223,7 @@ def _component(section: str, data: Any, where: Location, pm: PluginManager, *,
         params = parse_options(component.options, raw, (*path, "params"), where)
     else:
         if raw not in (None, {}):
-            raise where.error((*path, "params"), f"{kind[:-1]} '{name}' takes no params")
+            raise where.error((*path, "params"), f"{_noun(kind)} '{name}' takes no params")
         params = None
     return ComponentConfig(kind, name, params), component
 
@@ -242,7 +249,7 @@ def parse_config(data: Any, where: Location, pm: PluginManager | None = None) ->
     for section, (kind, required) in SECTIONS.items():
         if data.get(section) is None:
             if required:
-                raise where.error((section,), f"missing section: name a registered {kind[:-1]} "
+                raise where.error((section,), f"missing section: name a registered {_noun(kind)} "
                                   f"({', '.join(pm.registry(kind).names()) or 'none registered'})")
             continue
         if section == "latency":
@@ -310,13 +317,15 @@ def _section_schema(kind: str, pm: PluginManager, extra: Mapping[str, Any] | Non
         branches.append({"if": {"properties": {"name": {"const": comp.name}}},
                          "then": {"properties": {"params": params}}})
     props: dict[str, Any] = {
-        "name": {"enum": registry.names(), "description": f"a registered {kind[:-1]}",
+        "name": {"enum": registry.names(), "description": f"a registered {_noun(kind)}",
                  "markdownEnumDescriptions": [c.description for c in registry]},
         "params": {"type": "object"},
         **(extra or {}),
     }
-    return {"type": "object", "properties": props, "required": ["name"], "additionalProperties": False,
-            "allOf": branches}
+    schema = {"type": "object", "properties": props, "required": ["name"], "additionalProperties": False}
+    if branches:
+        schema["allOf"] = branches
+    return schema
 
 
 def config_schema(pm: PluginManager | None = None) -> dict[str, Any]:
@@ -334,8 +343,10 @@ def config_schema(pm: PluginManager | None = None) -> dict[str, Any]:
         if section == "latency":
             extra = {"target_ms": {"type": ["number", "null"], "exclusiveMinimum": 0,
                                    "description": "latency budget in ms that the latency term steers toward"},
-                     "measure": _section_schema(kind, pm)}
+                     "measure": {"anyOf": [_section_schema(kind, pm), {"type": "null"}]}}
         props[section] = _section_schema(kind, pm, extra)
+        if not SECTIONS[section][1]:
+            props[section] = {"anyOf": [props[section], {"type": "null"}]}
     props["budget"] = options_schema(BudgetConfig)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -374,7 +385,7 @@ def starter_config(pm: PluginManager | None = None) -> str:
             continue
         comp = pm.registry(kind).get(data["name"])
         lines += ["", f"{section}:{'' if required else '  # optional'}",
-                  f"  name: {comp.name}  # {kind[:-1]}: {', '.join(pm.registry(kind).names())}"]
+                  f"  name: {comp.name}  # {_noun(kind)}: {', '.join(pm.registry(kind).names())}"]
         if section == "latency":
             lines.append(f"  target_ms: {_yaml_value(data.get('target_ms'))}  # latency budget (ms)")
             if data.get("measure"):

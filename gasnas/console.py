@@ -73,7 +73,12 @@ class RichReporter(Reporter):
 
 
 def print_error(message: str, title: str = "error") -> None:
-    err_console.print(Panel(message, title=f"[bold red]{title}", border_style="red", expand=False))
+    """One red panel on a terminal; one plain, unwrapped line when stderr is a file or pipe (logs, CI, grep)."""
+    if err_console.is_terminal:
+        err_console.print(Panel(message, title=f"[bold red]{title}", border_style="red", expand=False),
+                          markup=False)
+    else:
+        err_console.print(f"{title}: {message}", markup=False, highlight=False, soft_wrap=True)
 
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], caption: str | None = None) -> Table:

@@ -56,14 +56,15 @@ class Location:
             path = path[:-1]
         return None
 
-    def describe(self, path: KeyPath) -> str:
-        line = self.line_of(path)
+    def describe(self, path: KeyPath, at: KeyPath | None = None) -> str:
+        line = self.line_of(at if at is not None else path)
         where = f"{self.file}:{line}" if line is not None else self.file
         key = ".".join(path) if path else "(top level)"
         return f"{where}: {key}"
 
-    def error(self, path: KeyPath, message: str) -> ConfigError:
-        return ConfigError(f"{self.describe(path)}: {message}")
+    def error(self, path: KeyPath, message: str, at: KeyPath | None = None) -> ConfigError:
+        """A :class:`ConfigError` about ``path``; ``at`` is the key whose line to show, when more precise."""
+        return ConfigError(f"{self.describe(path, at)}: {message}")
 
 
 def _type_name(tp: Any) -> str:
@@ -157,7 +158,8 @@ def parse_options(cls: type[T], data: Any, path: KeyPath = (), where: Location |
     for key in data:
         if key not in fields:
             allowed = ", ".join(fields) or "(none)"
-            raise where.error(path, f"unknown key '{key}'{closest(str(key), fields)}; allowed: {allowed}")
+            raise where.error(path, f"unknown key '{key}'{closest(str(key), fields)}; allowed: {allowed}",
+                              at=(*path, str(key)))
     values = {}
     for name, f in fields.items():
         if name in data:

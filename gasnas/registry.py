@@ -75,7 +75,7 @@ class Component(Generic[T]):
             return load_object(self.factory)
         except Exception as exc:  # noqa: BLE001 - any import failure is the plugin's, name it
             raise PluginError(
-                f"plugin '{self.plugin}': cannot load {self.kind[:-1] if self.kind.endswith('s') else self.kind} "
+                f"plugin '{self.plugin}': cannot load {REGISTRY_TYPES[self.kind].noun} "
                 f"'{self.name}' from {self.factory}: {type(exc).__name__}: {exc}"
             ) from exc
 
@@ -87,6 +87,8 @@ class Registry(Generic[T]):
     """Name -> component for one kind. Plugins call :meth:`add` from their registration hook."""
 
     kind: ClassVar[str] = "components"
+    #: one component of this kind, for messages
+    noun: ClassVar[str] = "component"
     #: the hook that fills this registry
     hook: ClassVar[str] = ""
 
@@ -97,9 +99,9 @@ class Registry(Generic[T]):
     def _add(self, name: str, factory: Callable[..., T] | str, options: type | None, description: str,
              traits: Mapping[str, Any]) -> Component[T]:
         if not isinstance(name, str) or not name:
-            raise PluginError(f"plugin '{self._plugin}': a {self.kind} name must be a non-empty string, got {name!r}")
+            raise PluginError(f"plugin '{self._plugin}': a {self.noun} name must be a non-empty string, got {name!r}")
         if options is not None and not hasattr(options, "__dataclass_fields__"):
-            raise PluginError(f"plugin '{self._plugin}': options of {self.kind} '{name}' must be a dataclass")
+            raise PluginError(f"plugin '{self._plugin}': options of {self.noun} '{name}' must be a dataclass")
         component = Component(self.kind, name, factory, options, description, self._plugin, dict(traits))
         if name in self._items:
             other = self._items[name]
@@ -122,7 +124,7 @@ class Registry(Generic[T]):
         except KeyError:
             known = ", ".join(sorted(self._items)) or "(none registered)"
             raise UnknownComponentError(
-                f"unknown {self.kind[:-1] if self.kind.endswith('s') else self.kind} '{name}'"
+                f"unknown {self.noun} '{name}'"
                 f"{closest(str(name), self._items)}; available: {known}"
             ) from None
 
@@ -141,6 +143,7 @@ class Registry(Generic[T]):
 
 class SearchSpaceRegistry(Registry["SearchSpace"]):
     kind = "search spaces"
+    noun = "search space"
     hook = "gasnas_register_search_spaces"
 
     def add(self, name: str, factory: Callable[..., Any] | str, *, options: type | None = None,
@@ -151,6 +154,7 @@ class SearchSpaceRegistry(Registry["SearchSpace"]):
 
 class StrategyRegistry(Registry["SearchStrategy"]):
     kind = "strategies"
+    noun = "strategy"
     hook = "gasnas_register_strategies"
 
     def add(self, name: str, factory: Callable[..., Any] | str, *, options: type | None = None,
@@ -161,26 +165,31 @@ class StrategyRegistry(Registry["SearchStrategy"]):
 
 class LatencyEstimatorRegistry(Registry["LatencyEstimator"]):
     kind = "latency estimators"
+    noun = "latency estimator"
     hook = "gasnas_register_latency_estimators"
 
 
 class EvaluatorRegistry(Registry["Evaluator"]):
     kind = "evaluators"
+    noun = "evaluator"
     hook = "gasnas_register_evaluators"
 
 
 class CommunicatorRegistry(Registry["Communicator"]):
     kind = "communicators"
+    noun = "communicator"
     hook = "gasnas_register_communicators"
 
 
 class DatasetRegistry(Registry["SegmentationDataset"]):
     kind = "datasets"
+    noun = "dataset"
     hook = "gasnas_register_datasets"
 
 
 class ModelRegistry(Registry["Module"]):
     kind = "models"
+    noun = "model"
     hook = "gasnas_register_models"
 
 
@@ -188,6 +197,7 @@ class CommandRegistry(Registry["click.Command"]):
     """CLI commands: ``registry.add(command)`` with a :class:`click.Command` (its name is the command's)."""
 
     kind = "commands"
+    noun = "command"
     hook = "gasnas_register_commands"
 
     def add(self, command: Any, *, description: str = "") -> Component:  # type: ignore[override]

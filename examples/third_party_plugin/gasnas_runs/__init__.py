@@ -1,0 +1,1 @@
+"""gasnas-runs: list gasnas run directories, and keep a CSV copy of each run's metrics."""

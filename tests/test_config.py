@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gasnas.config import apply_overrides, load_config, read_yaml
+from gasnas.errors import ConfigError, IncompatibleComponentsError
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    return path
+
+
+def _toy(toy_config: Path) -> dict:
+    return yaml.safe_load(toy_config.read_text())
+
+
+def test_toy_config_loads_with_defaults(toy_config):
+    cfg = load_config(toy_config)
+    assert cfg.strategy.name == "random" and cfg.strategy.params.per_epoch == 2
+    assert cfg.budget.epochs == 3 and cfg.budget.workers == 0
+    assert cfg.communicator is None and cfg.latency is None
+    resolved = cfg.to_dict()
+    assert resolved["strategy"]["params"]["fail_at_epoch"] is None  # defaults are written out
+
+
+def test_overrides_apply_before_validation(toy_config):
+    cfg = load_config(toy_config, ["strategy.params.per_epoch=5", "budget.epochs=1", "seed=9"])
+    assert (cfg.strategy.params.per_epoch, cfg.budget.epochs, cfg.seed) == (5, 1, 9)
+    with pytest.raises(ConfigError, match="strategy.params: unknown key 'per_epok'"):
+        load_config(toy_config, ["strategy.params.per_epok=5"])
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        load_config(toy_config, ["budget.epochs"])
+
+
+def test_digest_changes_with_content_not_output(toy_config):
+    a = load_config(toy_config)
+    assert a.digest == load_config(toy_config, ["output=elsewhere"]).digest
+    assert a.digest != load_config(toy_config, ["seed=4"]).digest
+
+
+# Each malformed config: (file text or edit, fragments the message must contain)
+MALFORMED = {
+    "invalid yaml": ("seed: 1\nspace: {name: tiny\n", ["bad.yaml:3:1: invalid YAML"]),
+    "unknown top-level key": ({"sead": 1}, ["bad.yaml:", "sead: unknown key 'sead' (did you mean 'seed'?)"]),
+    "unknown params key": ({"strategy": {"name": "random", "params": {"per_epock": 1}}},
+                           ["strategy.params: unknown key 'per_epock' (did you mean 'per_epoch'?)"]),
+    "wrong type": ({"budget": {"epochs": "ten"}}, ["budget.epochs: expected an integer, got 'ten'"]),
+    "unknown component": ({"strategy": {"name": "randon"}},
+                          ["strategy.name: unknown strategy 'randon' (did you mean 'random'?)", "available:"]),
+    "incompatible pair": ({"strategy": {"name": "needs-supernet"}},
+                          ["strategy.name: strategy 'needs-supernet' needs a search space with supernet",
+                           "space 'tiny' offers sampling"]),
+    "missing section": ({"space": None}, ["space: missing section"]),
+    "section not a mapping": ({"dataset": 3}, ["dataset: expected a mapping"]),
+    "bad seed type": ({"seed": "x"}, ["seed: expected int"]),
+}
+
+
+def _materialise(tmp_path: Path, toy_config: Path, edit) -> Path:
+    if isinstance(edit, str):
+        return _write(tmp_path, edit)
+    data = _toy(toy_config)
+    data.update(edit)
+    return _write(tmp_path, yaml.safe_dump(data))
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_config_exits_2_with_file_and_key_path(case, tmp_path, toy_config, cli):
+    edit, fragments = MALFORMED[case]
+    path = _materialise(tmp_path, toy_config, edit)
+    result = cli("search", str(path))
+    assert result.exit_code == 2, result.output
+    for fragment in fragments:
+        assert fragment in result.output
+    assert str(path.name) in result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_config_file_exits_2(cli, tmp_path):
+    result = cli("search", str(tmp_path / "nope.yaml"))
+    assert result.exit_code == 2
+    assert "nope.yaml: config file not found" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_debug_shows_the_traceback(cli, tmp_path):
+    result = cli("--debug", "search", str(tmp_path / "nope.yaml"))
+    assert result.exit_code != 0
+    assert isinstance(result.exception, ConfigError)
+
+
+def test_line_numbers_point_at_the_key(tmp_path, toy_config):
+    text = toy_config.read_text() + "budget2: {}\n"
+    path = _write(tmp_path, text)
+    n = len(text.splitlines())
+    with pytest.raises(ConfigError, match=rf"bad.yaml:{n}: budget2: unknown key"):
+        load_config(path)
+
+
+def test_incompatible_pair_is_its_own_error(tmp_path, toy_config):
+    data = _toy(toy_config)
+    data["strategy"] = {"name": "needs-supernet"}
+    with pytest.raises(IncompatibleComponentsError):
+        load_config(_write(tmp_path, yaml.safe_dump(data)))
+
+
+def test_apply_overrides_creates_nested_keys(toy_config):
+    data, where = read_yaml(toy_config)
+    out, _ = apply_overrides(data, ["latency.target_ms=5", "strategy.params.per_epoch=[1]"], where)
+    assert out["latency"] == {"target_ms": 5}
+    assert out["strategy"]["params"]["per_epoch"] == [1]
+    assert data["strategy"]["params"]["per_epoch"] == 2  # the input is not modified

@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from gasnas.architecture import Architecture
+from gasnas.config import load_config
+from gasnas.engine import Engine
+from gasnas.errors import CheckpointError
+from gasnas.reporting import NullReporter
+
+
+def _run(config, **kw):
+    return Engine(config, reporter=NullReporter(), **kw).run()
+
+
+def test_search_writes_run_directory(toy_config):
+    engine = Engine(load_config(toy_config), reporter=NullReporter())
+    result = engine.run()
+    run = engine.run_dir.path
+    assert (run / "config.yaml").is_file() and (run / "checkpoint.pt").is_file()
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [0, 1, 2]
+    arch = Architecture.load(run / "architecture.yaml")
+    assert arch == result.best and arch.space_name == "tiny"
+    assert set(arch.sample) == {"op", "width"}
+    assert len(list((run / "architectures").glob("top*.yaml"))) == 3
+    assert json.loads((run / "summary.json").read_text())["architectures"][0]["id"] == arch.id
+    assert (run / "curves.png").is_file()  # drawn by the curves plugin through gasnas_search_finished
+    resolved = yaml.safe_load((run / "config.yaml").read_text())
+    assert resolved["strategy"]["params"]["per_epoch"] == 2
+
+
+def test_same_seed_same_architecture(toy_config):
+    a = _run(load_config(toy_config))
+    b = _run(load_config(toy_config))
+    assert [x.sample for x in a.architectures] == [x.sample for x in b.architectures]
+    assert a.metrics["best"] == b.metrics["best"]
+
+
+def test_resume_refuses_a_changed_config(toy_config):
+    engine = Engine(load_config(toy_config, ["strategy.params.fail_at_epoch=0"]), reporter=NullReporter())
+    with pytest.raises(KeyboardInterrupt):
+        engine.run()
+    run_dir = engine.run_dir.path
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    cfg["strategy"]["params"]["fail_at_epoch"] = None
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(CheckpointError, match="written for another config"):
+        Engine.resume(run_dir, reporter=NullReporter())
+
+
+def test_resume_continues_from_checkpoint(toy_config, register):
+    from gasnas import hookimpl
+
+    full = _run(load_config(toy_config))
+
+    class Kill:
+        @hookimpl
+        def gasnas_epoch_ended(self, run, epoch, metrics):
+            if epoch == 1:
+                raise KeyboardInterrupt  # dies after metrics, before the checkpoint of epoch 1
+
+    name = register(Kill(), name="kill")
+    engine = Engine(load_config(toy_config), reporter=NullReporter())
+    with pytest.raises(KeyboardInterrupt):
+        engine.run()
+    from gasnas.plugins import get_plugin_manager
+
+    get_plugin_manager().remove(name)
+    run_dir = engine.run_dir.path
+    resumed = Engine.resume(run_dir, reporter=NullReporter())
+    assert resumed.checkpoint["epoch"] == 0
+    result = resumed.run()
+    assert [a.sample for a in result.architectures] == [a.sample for a in full.architectures]
+    assert result.metrics["best"] == full.metrics["best"]
+    epochs = [json.loads(line)["epoch"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [0, 1, 2]  # the half-logged epoch 1 was dropped and redone
+
+
+def test_corrupt_checkpoint_is_a_clear_error(toy_config):
+    engine = Engine(load_config(toy_config), reporter=NullReporter())
+    engine.run()
+    ckpt = engine.run_dir.checkpoint_file
+    ckpt.write_bytes(ckpt.read_bytes()[: len(ckpt.read_bytes()) // 2])
+    with pytest.raises(CheckpointError, match="checkpoint.pt: corrupt or unreadable checkpoint"):
+        Engine.resume(engine.run_dir.path, reporter=NullReporter())
+
+
+def test_resume_of_missing_or_foreign_directory(tmp_path):
+    with pytest.raises(CheckpointError, match="run directory not found"):
+        Engine.resume(tmp_path / "nope")
+    with pytest.raises(CheckpointError, match="not a gasnas run directory"):
+        Engine.resume(tmp_path)
+
+
+def test_cli_search_and_resume(toy_config, cli, tmp_path):
+    result = cli("search", str(toy_config), "--name", "r1")
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "runs" / "r1"
+    assert "next: gasnas train" in result.output and str(run / "architecture.yaml") in result.output
+    again = cli("search", "--resume", str(run))
+    assert again.exit_code == 0, again.output
+    assert Architecture.load(run / "architecture.yaml").sample
+    bad = cli("search", str(toy_config), "--resume", str(run))
+    assert bad.exit_code == 2 and "do not pass CONFIG" in bad.output
+
+
+def test_event_hooks_are_called_in_order(toy_config, register):
+    from gasnas import hookimpl
+
+    calls = []
+
+    class Spy:
+        @hookimpl
+        def gasnas_search_started(self, run):
+            calls.append(("started", run.resumed_from_epoch))
+
+        @hookimpl
+        def gasnas_epoch_ended(self, run, epoch, metrics):
+            calls.append(("epoch", epoch, "best" in metrics))
+
+        @hookimpl
+        def gasnas_architecture_derived(self, run, architecture, rank):
+            calls.append(("derived", rank))
+
+        @hookimpl
+        def gasnas_search_finished(self, run, result):
+            calls.append(("finished", len(result.architectures)))
+
+    register(Spy(), name="spy")
+    _run(load_config(toy_config))
+    assert calls == [("started", None), ("epoch", 0, True), ("epoch", 1, True), ("epoch", 2, True),
+                     ("derived", 0), ("derived", 1), ("derived", 2), ("finished", 3)]

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import pytest
+
+from gasnas.errors import ConfigError
+from gasnas.options import Location, option, options_schema, options_to_dict, parse_options
+
+
+@dataclass(frozen=True)
+class Inner:
+    depth: int = option(2, "depth")
+
+
+@dataclass(frozen=True)
+class Opts:
+    temperature: float = option(1.0, "softmax temperature")
+    mode: Literal["softmax", "gumbel"] = option("softmax", "relaxation")
+    size: tuple[int, int] = option((64, 128), "crop")
+    cells: list[int] = option([1, 2], "reduction cells")
+    target: float | None = option(None, "target")
+    inner: Inner = option(factory=Inner, help="nested")
+    flag: bool = option(False, "a flag")
+
+
+def test_parse_fills_defaults_and_converts():
+    opts = parse_options(Opts, {"temperature": 2, "size": [32, 64], "inner": {"depth": 5}})
+    assert opts.temperature == 2.0 and isinstance(opts.temperature, float)
+    assert opts.size == (32, 64)
+    assert opts.inner == Inner(5)
+    assert opts.cells == [1, 2]
+
+
+def test_unknown_key_suggests_closest_with_file_line_and_path():
+    where = Location("search.yaml", {("strategy", "params", "temprature"): 12})
+    with pytest.raises(ConfigError) as err:
+        parse_options(Opts, {"temprature": 1.0}, ("strategy", "params"), where)
+    msg = str(err.value)
+    assert msg.startswith("search.yaml:12: strategy.params: unknown key 'temprature'")
+    assert "did you mean 'temperature'?" in msg and "allowed: temperature, mode" in msg
+
+
+@pytest.mark.parametrize(("data", "fragment"), [
+    ({"temperature": "hot"}, "p.temperature: expected a number, got 'hot'"),
+    ({"mode": "gumble"}, "'gumble' is not allowed (did you mean 'gumbel'?)"),
+    ({"size": [1, 2, 3]}, "p.size: expected 2 items"),
+    ({"flag": 1}, "p.flag: expected true or false"),
+    ({"inner": {"depht": 1}}, "p.inner: unknown key 'depht' (did you mean 'depth'?)"),
+    ({"cells": [1, "x"]}, "p.cells.1: expected an integer"),
+    ({"target": "x"}, "p.target: expected float | null"),
+    ("oops", "p: expected a mapping of options"),
+])
+def test_type_errors_name_the_key_path(data, fragment):
+    with pytest.raises(ConfigError) as err:
+        parse_options(Opts, data, ("p",))
+    assert fragment in str(err.value)
+
+
+def test_schema_and_plain_dict_round_trip():
+    schema = options_schema(Opts)
+    assert schema["properties"]["mode"] == {"enum": ["softmax", "gumbel"], "description": "relaxation",
+                                            "default": "softmax"}
+    assert schema["additionalProperties"] is False
+    assert schema["properties"]["inner"]["properties"]["depth"]["default"] == 2
+    plain = options_to_dict(parse_options(Opts, {}))
+    assert parse_options(Opts, plain) == parse_options(Opts, {})
