@@ -35,6 +35,7 @@ DEFAULT_PACKAGE = "gasnas_plugins"
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "gasnas_plugins.callbacks.console",
     "gasnas_plugins.callbacks.curves",
+    "gasnas_plugins.models",
 )
 
 
