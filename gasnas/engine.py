@@ -270,7 +270,7 @@ class Engine:
         self.dataset = registry("datasets").get(cfg.dataset.name).load()(cfg.dataset.params)
         self.space = registry("search spaces").get(cfg.space.name).load()(cfg.space.params)
         self.evaluator = registry("evaluators").get(cfg.evaluator.name).load()(cfg.evaluator.params)
-        env = LatencyEnv(device=str(self.device), cache_dir=Path(cfg.output) / ".cache",
+        env = LatencyEnv(device=str(self.device), num_classes=self.dataset.num_classes,
                          progress=self.reporter.progress if self.dist.is_main else None)
         self.latency = self.measure = None
         if cfg.latency is not None:

@@ -11,7 +11,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "atomic_write_text", "atomic_write_bytes"]
+__all__ = ["atomic_write", "atomic_write_text", "atomic_write_bytes", "cache_dir"]
+
+
+def cache_dir(*parts: str) -> Path:
+    """gasnas's cache directory (``$GASNAS_CACHE_DIR``, else ``$XDG_CACHE_HOME/gasnas``, else ``~/.cache/gasnas``)."""
+    root = os.environ.get("GASNAS_CACHE_DIR")
+    if not root:
+        root = str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gasnas")
+    return Path(root, *parts)
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:

@@ -1,7 +1,8 @@
 """Loading plugins: the default module list, the ``gasnas`` entry-point group, and the registries they fill.
 
 Order of loading: the modules in :data:`DEFAULT_PLUGINS` (shipped in the ``gasnas_plugins`` package), then every
-entry point of the group ``gasnas``. ``GASNAS_DISABLE_PLUGINS=a,b`` skips plugins by name (the default plugins'
+entry point of the group ``gasnas``, then the modules named in ``GASNAS_PLUGINS=pkg.mod,other`` (a plugin module
+used without packaging it). ``GASNAS_DISABLE_PLUGINS=a,b`` skips plugins by name (the default plugins'
 names are their module paths below ``gasnas_plugins``, e.g. ``spaces.gas``; third-party plugins are named by
 their entry point). After loading, ``check_pending()`` makes a misspelled hook an error.
 """
@@ -29,13 +30,21 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "gasnas"
 DISABLE_ENV = "GASNAS_DISABLE_PLUGINS"
+EXTRA_ENV = "GASNAS_PLUGINS"
 DEFAULT_PACKAGE = "gasnas_plugins"
 
 #: The default plugins, by module (pytest's ``default_plugins``). Each registers through the public hooks only.
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "gasnas_plugins.callbacks.console",
     "gasnas_plugins.callbacks.curves",
+    "gasnas_plugins.spaces.gas",
+    "gasnas_plugins.communicators",
+    "gasnas_plugins.latency",
+    "gasnas_plugins.strategies.differentiable",
     "gasnas_plugins.models",
+    "gasnas_plugins.datasets",
+    "gasnas_plugins.evaluators",
+    "gasnas_plugins.commands",
 )
 
 
@@ -99,6 +108,11 @@ class PluginManager:
                                       f"{type(exc).__name__}: {exc}") from exc
                 version = ep.dist.version if ep.dist is not None else "?"
                 self.add(plugin, name=ep.name, version=version, source="entry point")
+            for module in [m.strip() for m in os.environ.get(EXTRA_ENV, "").split(",") if m.strip()]:
+                if module not in self.plugins and not self._is_disabled(module, module):
+                    plugin = self._import(module, module)
+                    self.add(plugin, name=module, version=str(getattr(plugin, "__version__", "?")),
+                             source=EXTRA_ENV)
         self.check_pending()
 
     @staticmethod

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,6 +11,20 @@ from click.testing import CliRunner
 from gasnas.plugins import PluginManager, set_plugin_manager
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+sys.path.insert(0, str(Path(__file__).parent))  # tests' helper modules (toys, toy_scenes) import by name
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cache_dir(tmp_path_factory) -> Iterator[Path]:
+    """Caches (latency tables, generated datasets) in one temporary directory per test session."""
+    path = tmp_path_factory.mktemp("gasnas-cache")
+    old = os.environ.get("GASNAS_CACHE_DIR")
+    os.environ["GASNAS_CACHE_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("GASNAS_CACHE_DIR", None)
+    else:
+        os.environ["GASNAS_CACHE_DIR"] = old
 
 
 @pytest.fixture
@@ -62,3 +77,21 @@ def cli() -> Callable[..., object]:
         return CliRunner().invoke(main, list(args), catch_exceptions=True, **kwargs)
 
     return _run
+
+
+@pytest.fixture
+def rectangles(register) -> None:
+    """The test-only rectangles dataset and mIoU evaluator of tests/toy_scenes.py."""
+    import toy_scenes
+
+    register(toy_scenes, name="toy_scenes")
+
+
+@pytest.fixture
+def gas_config(tmp_path: Path, rectangles) -> Path:
+    """A tiny GAS search on the rectangles dataset (seconds on a CPU)."""
+    from toy_scenes import GAS_CONFIG
+
+    path = tmp_path / "gas.yaml"
+    path.write_text(GAS_CONFIG.format(output=tmp_path / "runs"))
+    return path

@@ -19,8 +19,9 @@ from torch import Tensor, nn
 
 from gasnas.api.space import Block, CostTerm, SearchSpace
 from gasnas.errors import LatencyError
+from gasnas.io import cache_dir
 
-__all__ = ["LatencyEnv", "LatencyEstimator", "ExpectedLatency", "Calibration"]
+__all__ = ["LatencyEnv", "LatencyEstimator", "ExpectedLatency", "Calibration", "total_cost", "group_costs"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,9 @@ class LatencyEnv:
     """What the engine tells an estimator: the device to time on, where to cache, and how to report progress."""
 
     device: str = "cpu"
-    cache_dir: Path = Path(".cache/gasnas")
+    cache_dir: Path = field(default_factory=lambda: cache_dir())
+    #: classes of the networks to time (their classifier is part of the network)
+    num_classes: int = 19
     #: ``progress(total, description)`` -> context manager with ``advance()``; see :mod:`gasnas.reporting`
     progress: Callable[..., Any] | None = None
 
@@ -44,6 +47,26 @@ class Calibration:
         return float(self.scales.get(group, self.scales.get("*", 1.0)))
 
 
+def total_cost(terms: Sequence[CostTerm], block_cost: Callable[[Block], float],
+               calibration: Calibration | None = None) -> float:
+    """The (calibrated) cost of a concrete network: every term has exactly one candidate."""
+    calibration = calibration or Calibration()
+    total = calibration.intercept
+    for term in terms:
+        if len(term.candidates) != 1:
+            raise LatencyError(f"a concrete network has a relaxed term ({term.key}); pass a sample")
+        total += calibration.scale(term.group) * term.weight * sum(block_cost(b) for b in term.candidates[0])
+    return total
+
+
+def group_costs(terms: Sequence[CostTerm], block_cost: Callable[[Block], float]) -> dict[str, float]:
+    """Uncalibrated cost per group of a concrete network (the features a calibration is fitted on)."""
+    out: dict[str, float] = {}
+    for term in terms:
+        out[term.group] = out.get(term.group, 0.0) + term.weight * sum(block_cost(b) for b in term.candidates[0])
+    return out
+
+
 class ExpectedLatency(nn.Module):
     """E[LAT] over relaxed choices: ``sum_g s_g (fixed_g + sum_{key in g} w_key <p_key, cost_key>) + c``.
 
@@ -53,8 +76,7 @@ class ExpectedLatency(nn.Module):
     """
 
     def __init__(self, terms: Sequence[CostTerm], block_cost: Callable[[Block], float],
-                 calibration: Calibration | None = None, zero_index: Mapping[str, int | None] | None = None,
-                 exclude_zero: bool = False) -> None:
+                 calibration: Calibration | None = None, exclude_zero: bool = False) -> None:
         super().__init__()
         calibration = calibration or Calibration()
         constant = calibration.intercept
@@ -70,7 +92,7 @@ class ExpectedLatency(nn.Module):
                 continue
             self.keys.append(term.key)
             self.register_buffer(f"cost_{len(self.keys) - 1}", torch.tensor(costs, dtype=torch.float32) * scale)
-            self._zero[term.key] = (zero_index or {}).get(term.key) if exclude_zero else None
+            self._zero[term.key] = term.zero if exclude_zero else None
         self.register_buffer("constant", torch.tensor(float(constant)))
 
     def cost(self, key: str) -> Tensor:

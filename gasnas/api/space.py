@@ -60,6 +60,8 @@ class CostTerm:
     candidates: tuple[tuple[Block, ...], ...]
     key: str | None = None
     weight: float = 1.0
+    #: index of the candidate meaning "no operation", if any (see :attr:`RelaxedChoice.zero`)
+    zero: int | None = None
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,8 @@ class SearchSpace(ABC):
         """A weight-sharing supernet over the space (capability ``supernet``)."""
         raise IncompatibleComponentsError(f"search space {type(self).__name__} cannot build a supernet")
 
-    def cost_terms(self, input_shape: tuple[int, ...], sample: Mapping[str, Any] | None = None) -> list[CostTerm]:
+    def cost_terms(self, input_shape: tuple[int, ...], sample: Mapping[str, Any] | None = None,
+                   num_classes: int = 19) -> list[CostTerm]:
         """The network as timed blocks: with ``sample`` the concrete network (single-candidate terms); without,
         the supernet's relaxed terms keyed by :class:`RelaxedChoice` key. Needed by block-table estimators."""
         raise IncompatibleComponentsError(
@@ -181,3 +184,10 @@ class SearchSpace(ABC):
     def describe(self, sample: Mapping[str, Any]) -> str:
         """A one-line human summary of ``sample``."""
         return f"{len(sample)} choices"
+
+    def fingerprint(self) -> str:
+        """A stable id of this space with its options: calibrations and caches are keyed by it."""
+        import hashlib
+
+        blob = f"{type(self).__module__}.{type(self).__qualname__}:{getattr(self, 'options', None)!r}"
+        return f"{type(self).__name__}-{hashlib.sha1(blob.encode()).hexdigest()[:10]}"

@@ -9,13 +9,14 @@ from __future__ import annotations
 import contextlib
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
+from gasnas_plugins.runtime.export import _shapes
 from gasnas_plugins.runtime.providers import ProviderChoice, choose_providers
 
 __all__ = ["Timing", "summarize", "time_torch", "time_onnxruntime", "torch_threads", "ort_session"]
@@ -86,7 +87,8 @@ def _cuda_events(fn: Callable[[], object]) -> float:
 
 
 @torch.no_grad()
-def time_torch(model: nn.Module, input_shape: tuple[int, ...], *, device: str = "cpu", dtype: str = "fp32",
+def time_torch(model: nn.Module, input_shape: tuple[int, ...] | Sequence[tuple[int, ...]], *, device: str = "cpu",
+               dtype: str = "fp32",
                warmup: int = 10, repeats: int = 50, threads: int | None = None) -> Timing:
     """Median latency of ``model`` in PyTorch eager mode (CUDA events on a GPU, wall clock on CPU)."""
     dev = torch.device(device)
@@ -96,15 +98,16 @@ def time_torch(model: nn.Module, input_shape: tuple[int, ...], *, device: str = 
 
         raise LatencyError("fp16 timing needs a CUDA device; use --dtype fp32 on CPU")
     model = model.eval().to(dev, torch_dtype)
-    x = torch.randn(*input_shape, device=dev, dtype=torch_dtype)
+    shapes = _shapes(input_shape)
+    xs = [torch.randn(*shape, device=dev, dtype=torch_dtype) for shape in shapes]
     with torch_threads(threads) as n:
         if dev.type == "cuda":
             torch.cuda.synchronize()
-            samples = _run(lambda: model(x), warmup, repeats, _cuda_events)
+            samples = _run(lambda: model(*xs), warmup, repeats, _cuda_events)
         else:
-            samples = _run(lambda: model(x), warmup, repeats, _wall)
+            samples = _run(lambda: model(*xs), warmup, repeats, _wall)
     return summarize(samples, warmup=warmup, runtime="torch", device=str(dev), threads=n, provider="eager",
-                     batch=input_shape[0])
+                     batch=shapes[0][0])
 
 
 def ort_session(onnx_model: bytes, device: str = "cpu", *, threads: int | None = None,
@@ -124,23 +127,26 @@ def ort_session(onnx_model: bytes, device: str = "cpu", *, threads: int | None =
     return session, providers
 
 
-def time_onnxruntime(onnx_model: bytes, input_shape: tuple[int, ...], *, device: str = "cpu",
+def time_onnxruntime(onnx_model: bytes, input_shape: tuple[int, ...] | Sequence[tuple[int, ...]], *,
+                     device: str = "cpu",
                      dtype: str = "fp32", warmup: int = 10, repeats: int = 50, threads: int | None = None,
                      providers: ProviderChoice | None = None) -> Timing:
     """Median latency of an ONNX model in ONNX Runtime with the best provider that loads for ``device``."""
     session, chosen = ort_session(onnx_model, device, threads=threads, providers=providers)
     np_dtype = {"fp32": np.float32, "fp16": np.float16}[dtype]
-    x = np.random.default_rng(0).standard_normal(input_shape).astype(np_dtype)
-    name = session.get_inputs()[0].name
+    rng = np.random.default_rng(0)
+    feeds = {i.name: rng.standard_normal(shape).astype(np_dtype)
+             for i, shape in zip(session.get_inputs(), _shapes(input_shape))}
     used = session.get_providers()[0]
     if used.startswith("CPU"):
-        samples = _run(lambda: session.run(None, {name: x}), warmup, repeats, _wall)
+        samples = _run(lambda: session.run(None, feeds), warmup, repeats, _wall)
     else:  # GPU providers: bind I/O on the device so host copies are not what gets timed
         import onnxruntime as ort
 
         binding = session.io_binding()
-        ort_x = ort.OrtValue.ortvalue_from_numpy(x, "cuda", int(device.split(":")[1]) if ":" in device else 0)
-        binding.bind_ortvalue_input(name, ort_x)
+        index = int(device.split(":")[1]) if ":" in device else 0
+        for name, value in feeds.items():
+            binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(value, "cuda", index))
         for out in session.get_outputs():
             binding.bind_output(out.name, "cuda")
 
@@ -150,7 +156,7 @@ def time_onnxruntime(onnx_model: bytes, input_shape: tuple[int, ...], *, device:
         samples = _run(call, warmup, repeats, _wall)
     threads_used = threads or int(session.get_session_options().intra_op_num_threads) or torch.get_num_threads()
     return summarize(samples, warmup=warmup, runtime="onnxruntime", device=device, threads=threads_used,
-                     provider=used if not chosen.skipped else chosen.describe(), batch=input_shape[0])
+                     provider=used if not chosen.skipped else chosen.describe(), batch=_shapes(input_shape)[0][0])
 
 
 def median_ms(samples: list[float]) -> float:

@@ -1,0 +1,55 @@
+"""Latency estimator plugins: ``lut`` (per-block lookup table), ``onnxruntime`` and ``torch`` (whole networks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from gasnas import hookimpl
+from gasnas.options import option
+
+
+@dataclass(frozen=True)
+class TimingOptions:
+    """How a measurement is taken: medians over repeats, after warm-up, with a fixed thread count on CPU."""
+
+    warmup: int = option(10, "untimed runs before timing")
+    repeats: int = option(50, "timed runs; the median is kept")
+    threads: int | None = option(None, "CPU threads for the measurement (null: torch's default, fixed per table)")
+    dtype: Literal["fp32", "fp16"] = option("fp32", "precision (fp16 on CUDA only)")
+
+    def __post_init__(self) -> None:
+        if self.warmup < 0 or self.repeats < 1:
+            raise ValueError("warmup must be >= 0 and repeats >= 1")
+
+
+@dataclass(frozen=True)
+class LUTOptions(TimingOptions):
+    """A lookup table of blocks (an operation with its conv-BN-ReLU, at one place in the network)."""
+
+    runtime: Literal["onnxruntime", "torch"] = option(
+        "onnxruntime", "runtime that times each block as it would run it (fused by ONNX Runtime's optimiser)")
+    table: str | None = option(None, "table file (null: one per device/runtime/dtype/threads in the cache dir)")
+    exclude_zero: bool = option(
+        True, "expected latency over the non-zero operations of each edge, i.e. over what a derivation keeps")
+    calibrated: bool = option(True, "apply the table's calibration for this space and input size when it has one")
+
+
+@dataclass(frozen=True)
+class WholeNetworkOptions(TimingOptions):
+    """Times the whole derived network end to end."""
+
+    opset: int = option(17, "ONNX opset of the export (onnxruntime only)")
+    tensorrt: bool = option(True, "ask for TensorRT before CUDA on a GPU, when it loads (onnxruntime only)")
+
+
+@hookimpl
+def gasnas_register_latency_estimators(registry) -> None:
+    registry.add("lut", "gasnas_plugins.latency.lut:LookupTableEstimator", options=LUTOptions,
+                 description="per-block lookup table measured on the device, cached; differentiable expected "
+                             "latency for relaxed architectures")
+    registry.add("onnxruntime", "gasnas_plugins.latency.whole:OnnxRuntimeEstimator", options=WholeNetworkOptions,
+                 description="exports the network and times it in ONNX Runtime (CUDA/TensorRT on a GPU): the "
+                             "deployed latency")
+    registry.add("torch", "gasnas_plugins.latency.whole:TorchEstimator", options=WholeNetworkOptions,
+                 description="times the network in PyTorch eager mode (CUDA events on a GPU)")

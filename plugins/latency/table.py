@@ -1,0 +1,112 @@
+"""A latency lookup table: block signature -> median ms, measured on one device/runtime/dtype/thread count.
+
+The table is a JSON file written atomically after every few measurements, so an interrupted build resumes
+where it stopped. A file that cannot be read, or was measured elsewhere (another device, runtime, dtype or
+thread count), is set aside with a warning and measured anew. Calibrations fitted against end-to-end timings
+are stored in the same file, per space and input shape.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gasnas.api.space import Block
+from gasnas.errors import LatencyError
+from gasnas.io import atomic_write_text
+
+__all__ = ["LatencyTable", "TableKey", "FORMAT"]
+
+log = logging.getLogger(__name__)
+
+FORMAT = "gasnas-latency-table/1"
+
+
+@dataclass(frozen=True)
+class TableKey:
+    """What every entry of a table was measured with."""
+
+    device: str
+    runtime: str
+    dtype: str
+    threads: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"device": self.device, "runtime": self.runtime, "dtype": self.dtype, "threads": self.threads}
+
+
+@dataclass
+class LatencyTable:
+    """Block signature -> ms, plus calibrations; loaded from and saved to ``path``."""
+
+    path: Path
+    key: TableKey
+    entries: dict[str, float] = field(default_factory=dict)
+    calibrations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, path: Path, key: TableKey, versions: Mapping[str, str] | None = None) -> LatencyTable:
+        """The table at ``path``, or an empty one (a corrupt or foreign file is moved aside with a warning)."""
+        table = cls(Path(path), key, versions=dict(versions or {}))
+        if not table.path.exists():
+            return table
+        try:
+            data = json.loads(table.path.read_text())
+            if data.get("format") != FORMAT:
+                raise ValueError(f"format is {data.get('format')!r}, expected {FORMAT!r}")
+            stored = TableKey(**data["key"])
+            entries = {str(k): float(v) for k, v in data["entries"].items()}
+            calibrations = dict(data.get("calibrations") or {})
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            table._set_aside(f"corrupt latency table ({type(exc).__name__}: {exc})")
+            return table
+        if stored != key:
+            table._set_aside(f"latency table measured with {stored.as_dict()}, not {key.as_dict()}")
+            return table
+        table.entries, table.calibrations = entries, calibrations
+        return table
+
+    def _set_aside(self, reason: str) -> None:
+        backup = self.path.with_name(self.path.name + f".bad-{int(time.time())}")
+        self.path.replace(backup)
+        log.warning("%s: %s; moved to %s and measuring anew", self.path, reason, backup.name)
+
+    def save(self) -> None:
+        atomic_write_text(self.path, json.dumps({
+            "format": FORMAT, "key": self.key.as_dict(), "versions": self.versions,
+            "entries": dict(sorted(self.entries.items())), "calibrations": self.calibrations,
+        }, indent=1))
+
+    def __contains__(self, block: Block) -> bool:
+        return block.signature in self.entries
+
+    def cost(self, block: Block) -> float:
+        try:
+            return self.entries[block.signature]
+        except KeyError:
+            raise LatencyError(f"block {block.signature} is not in the latency table {self.path}") from None
+
+    def measure(self, blocks: Iterable[Block], timer: Callable[[Block], float], progress: Callable | None = None,
+                save_every: int = 8) -> int:
+        """Time every block not yet in the table (each unique signature once); returns how many were timed."""
+        todo = list({b.signature: b for b in blocks if b not in self}.values())
+        if not todo:
+            return 0
+        context = progress(len(todo), f"latency table ({self.key.runtime}, {self.key.device})") if progress \
+            else nullcontext(None)
+        with context as task:
+            for n, block in enumerate(todo, 1):
+                self.entries[block.signature] = float(timer(block))
+                if task is not None:
+                    task.advance()
+                if n % save_every == 0:
+                    self.save()
+        self.save()
+        return len(todo)

@@ -1,0 +1,233 @@
+"""GAS networks: stem -> a chain of independent cells -> head -> upsampling to the input size.
+
+:class:`GasNetwork` is a derived (stand-alone) network; :class:`GasSupernet` holds every candidate on every edge
+and is what a differentiable or one-shot strategy trains.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gasnas.api.space import Factor, RelaxedChoice, Supernet, kbest
+from gasnas_plugins.spaces.gas.cells import FixedCell, SearchCell, edge_key, input_label, op_label
+from gasnas_plugins.spaces.gas.ops import ConvBNReLU, SepConv
+from gasnas_plugins.spaces.gas.options import GasSpec
+
+__all__ = ["Stem", "ASPPHead", "SimpleHead", "GasNetwork", "GasSupernet", "CellPlan", "plan_cells", "Genotype"]
+
+#: per cell, per node: two (operation, input index) pairs
+Genotype = list[list[list[tuple[str, int]]]]
+
+
+class Stem(nn.Sequential):
+    """Three 3x3 conv-BN-ReLU layers reaching 1/``stride`` of the input."""
+
+    STRIDES = {2: (2, 1, 1), 4: (2, 1, 2), 8: (2, 2, 2)}
+
+    def __init__(self, widths: Sequence[int], stride: int) -> None:
+        c_in = 3
+        layers = []
+        for c_out, s in zip(widths, self.STRIDES[stride]):
+            layers.append(ConvBNReLU(c_in, c_out, 3, s))
+            c_in = c_out
+        super().__init__(*layers)
+
+
+class ASPPHead(nn.Module):
+    """A light ASPP: 1x1, dilated separable 3x3 per rate, image pooling -> 1x1 fuse -> classifier -> resize."""
+
+    def __init__(self, c_in: int, channels: int, rates: Sequence[int], num_classes: int) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList([ConvBNReLU(c_in, channels, 1)])
+        for rate in rates:
+            self.branches.append(nn.Sequential(
+                nn.Conv2d(c_in, c_in, 3, 1, rate, rate, groups=c_in, bias=False), ConvBNReLU(c_in, channels, 1)))
+        self.pool = ConvBNReLU(c_in, channels, 1)
+        self.fuse = ConvBNReLU(channels * (len(rates) + 2), channels, 1)
+        self.classifier = nn.Conv2d(channels, num_classes, 1)
+
+    def forward(self, x: Tensor, size: Sequence[int]) -> Tensor:
+        pooled = self.pool(F.adaptive_avg_pool2d(x, 1)).expand(-1, -1, x.shape[2], x.shape[3])
+        y = self.fuse(torch.cat([b(x) for b in self.branches] + [pooled], dim=1))
+        return F.interpolate(self.classifier(y), size=size, mode="bilinear", align_corners=False)
+
+
+class SimpleHead(nn.Module):
+    """3x3 conv-BN-ReLU -> classifier -> resize."""
+
+    def __init__(self, c_in: int, channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.conv = ConvBNReLU(c_in, channels, 3)
+        self.classifier = nn.Conv2d(channels, num_classes, 1)
+
+    def forward(self, x: Tensor, size: Sequence[int]) -> Tensor:
+        return F.interpolate(self.classifier(self.conv(x)), size=size, mode="bilinear", align_corners=False)
+
+
+def make_head(spec: GasSpec, c_in: int, num_classes: int) -> nn.Module:
+    if spec.head == "aspp":
+        return ASPPHead(c_in, spec.head_channels, spec.aspp_rates, num_classes)
+    return SimpleHead(c_in, spec.head_channels, num_classes)
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    """Where a cell sits: its input widths, width, and the resolution divisors of its inputs and output."""
+
+    index: int
+    c_prev_prev: int
+    c_prev: int
+    channels: int
+    reduction: bool
+    strides: tuple[int, int]  # preprocess strides of input 0 and input 1
+    in_divisor: int  # resolution divisor (w.r.t. the stem output) of input 1
+    out_divisor: int
+
+
+def plan_cells(spec: GasSpec) -> list[CellPlan]:
+    """Widths and resolutions of every cell, as the stem and reductions dictate."""
+    stem_c = spec.stem_channels[-1]
+    channels = [stem_c]  # outputs: stem, cell 0, cell 1, ...
+    divisors = [1]
+    plans = []
+    for k in range(spec.cells):
+        c = spec.cell_channels(k)
+        red = spec.is_reduction(k)
+        prev, prev_prev = len(channels) - 1, max(len(channels) - 2, 0)
+        plans.append(CellPlan(k, channels[prev_prev], channels[prev], c, red,
+                              (divisors[prev] // divisors[prev_prev], 1), divisors[prev],
+                              divisors[prev] * (2 if red else 1)))
+        channels.append(c)
+        divisors.append(plans[-1].out_divisor)
+    return plans
+
+
+class _Backbone(nn.Module):
+    def __init__(self, spec: GasSpec, num_classes: int) -> None:
+        super().__init__()
+        self.spec = spec
+        self.plans = plan_cells(spec)
+        self.stem = Stem(spec.stem_channels, spec.stem_stride)
+        self.head = make_head(spec, self.plans[-1].channels, num_classes)
+
+
+class GasNetwork(_Backbone):
+    """A derived GAS network (the stand-alone network of one architecture)."""
+
+    def __init__(self, spec: GasSpec, genotype: Genotype, num_classes: int) -> None:
+        super().__init__(spec, num_classes)
+        self.cells = nn.ModuleList(
+            FixedCell(p.index, p.c_prev_prev, p.c_prev, p.channels, spec.nodes, p.reduction, p.strides, genotype[k])
+            for k, p in enumerate(self.plans))
+
+    def forward(self, x: Tensor) -> Tensor:
+        s0 = s1 = self.stem(x)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1)
+        return self.head(s1, x.shape[-2:])
+
+
+class GasSupernet(_Backbone, Supernet):
+    """Every candidate on every edge; each cell has its own architecture parameters (no sharing)."""
+
+    def __init__(self, spec: GasSpec, num_classes: int) -> None:
+        super().__init__(spec, num_classes)
+        self.cells = nn.ModuleList(
+            SearchCell(p.index, p.c_prev_prev, p.c_prev, p.channels, spec.nodes, p.reduction, p.strides, spec.ops)
+            for p in self.plans)
+        zero = spec.ops.index("zero") if "zero" in spec.ops else None
+        self._choices = tuple(
+            RelaxedChoice(edge_key(k, i, j), spec.ops, f"cell{k}", zero)
+            for k in range(spec.cells) for i in range(2, spec.nodes + 2) for j in range(i))
+
+    def relaxed_choices(self) -> Sequence[RelaxedChoice]:
+        return self._choices
+
+    def forward(self, x: Tensor, mixing: Mapping[str, Tensor]) -> Tensor:
+        keys = [c.key for c in self._choices]
+        nonzero = (torch.stack([mixing[k] for k in keys]) != 0).cpu().tolist()  # one sync for all edges
+        active = {k: [i for i, on in enumerate(row) if on] for k, row in zip(keys, nonzero)}
+        s0 = s1 = self.stem(x)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1, mixing, active)
+        return self.head(s1, x.shape[-2:])
+
+    # -- derivation ----------------------------------------------------------------------------------------------
+
+    def _node_factor(self, k: int, i: int, logp: Mapping[str, Tensor]) -> Factor:
+        ops = self.spec.ops
+        usable = [o for o, name in enumerate(ops) if name != "zero"]
+        options = []
+        for j1 in range(i):
+            for j2 in range(j1 + 1, i):
+                for o1 in usable:
+                    for o2 in usable:
+                        score = float(logp[edge_key(k, i, j1)][o1] + logp[edge_key(k, i, j2)][o2])
+                        options.append((score, {op_label(k, i, 0): ops[o1], input_label(k, i, 0): [j1],
+                                                op_label(k, i, 1): ops[o2], input_label(k, i, 1): [j2]}))
+        return Factor(tuple(options))
+
+    def derive(self, probs: Mapping[str, Tensor], top_k: int = 1) -> list[tuple[dict[str, Any], float]]:
+        """Per node the two strongest incoming edges (by their strongest non-zero op) with that op; the top-k
+        by the summed log-probabilities of the kept (edge, op) entries."""
+        logp = {k: torch.log(v.detach().float().cpu().clamp_min(1e-12)) for k, v in probs.items()}
+        factors = [self._node_factor(k, i, logp) for k in range(self.spec.cells)
+                   for i in range(2, self.spec.nodes + 2)]
+        return [(sample, score) for score, sample in kbest(factors, top_k)]
+
+    def extract(self, sample: Mapping[str, Any]) -> GasNetwork:
+        """The stand-alone network of ``sample`` carrying the supernet's (shared) weights."""
+        genotype = genotype_of(self.spec, sample)
+        num_classes = self.head.classifier.out_channels
+        net = GasNetwork(self.spec, genotype, num_classes).to(next(self.parameters()).device)
+        net.stem.load_state_dict(self.stem.state_dict())
+        net.head.load_state_dict(self.head.state_dict())
+        for k, (fixed, search) in enumerate(zip(net.cells, self.cells)):
+            for name in ("pre0", "pre1", "project"):
+                getattr(fixed, name).load_state_dict(getattr(search, name).state_dict())
+            for i, pairs in enumerate(genotype[k], start=2):
+                for slot, (op, src) in enumerate(pairs):
+                    mixed = search.edges[f"{i}_{src}"]
+                    fixed.ops[i - 2][slot].load_state_dict(mixed.ops[mixed.names.index(op)].state_dict())
+        return net
+
+    def mixing_for(self, sample: Mapping[str, Any]) -> dict[str, Tensor]:
+        ops = self.spec.ops
+        zero = ops.index("zero") if "zero" in ops else None
+        device = next(self.parameters()).device
+        mixing = {}
+        for c in self._choices:
+            w = torch.zeros(len(ops), device=device)
+            if zero is not None:
+                w[zero] = 1.0
+            mixing[c.key] = w
+        for k in range(self.spec.cells):
+            for i in range(2, self.spec.nodes + 2):
+                chosen = {}
+                for slot in (0, 1):
+                    (src,) = sample[input_label(k, i, slot)]
+                    chosen.setdefault(src, []).append(ops.index(sample[op_label(k, i, slot)]))
+                for src, op_indices in chosen.items():
+                    w = mixing[edge_key(k, i, src)]
+                    if zero is not None:
+                        w[zero] = 0.0
+                    for o in op_indices:
+                        w[o] += 1.0
+        return mixing
+
+
+def genotype_of(spec: GasSpec, sample: Mapping[str, Any]) -> Genotype:
+    return [[[(sample[op_label(k, i, s)], sample[input_label(k, i, s)][0]) for s in (0, 1)]
+             for i in range(2, spec.nodes + 2)] for k in range(spec.cells)]
+
+
+def log10_size(spec: GasSpec) -> float:
+    ops = len([o for o in spec.ops if o != "zero"])
+    return sum(2 * math.log10(ops * i) for _ in range(spec.cells) for i in range(2, spec.nodes + 2))

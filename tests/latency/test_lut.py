@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import json
+import logging
+import random
+
+import pytest
+import torch
+from torch import nn
+
+from gasnas.api.latency import Calibration, ExpectedLatency, LatencyEnv, total_cost
+from gasnas.api.space import Block, CostTerm
+from gasnas.errors import IncompatibleComponentsError, LatencyError
+from gasnas_plugins.latency import LUTOptions, WholeNetworkOptions
+from gasnas_plugins.latency.lut import LookupTableEstimator, calibration_key
+from gasnas_plugins.latency.whole import OnnxRuntimeEstimator, TorchEstimator
+from gasnas_plugins.spaces.gas.options import GasSpaceOptions
+from gasnas_plugins.spaces.gas.space import GasSearchSpace
+
+SHAPE = (1, 3, 32, 64)
+FAST = dict(warmup=1, repeats=3)
+
+
+@pytest.fixture
+def space():
+    return GasSearchSpace(GasSpaceOptions(cells=3, nodes=2, channels=8, stem_channels=(8, 8, 8), reductions=(1,),
+                                          head_channels=16))
+
+
+def _lut(tmp_path, **kw) -> LookupTableEstimator:
+    return LookupTableEstimator(LUTOptions(table=str(tmp_path / "t.json"), **{**FAST, **kw}),
+                                LatencyEnv(num_classes=4))
+
+
+def test_cache_miss_measures_once_then_hits(tmp_path, space, monkeypatch):
+    lut = _lut(tmp_path)
+    calls = []
+    real = lut.time_block
+    monkeypatch.setattr(lut, "time_block", lambda b: calls.append(b.signature) or real(b))
+    lut.prepare(space, SHAPE)
+    assert len(calls) == len(set(calls)) == len(lut.table.entries) > 10
+    again = _lut(tmp_path)  # a new estimator reads the cached file
+    monkeypatch.setattr(again, "time_block", lambda b: pytest.fail(f"re-measured {b.signature}"))
+    again.prepare(space, SHAPE)
+    sample = space.random_sample(random.Random(0))
+    assert again.estimate(space, sample, SHAPE) == pytest.approx(lut.estimate(space, sample, SHAPE))
+    data = json.loads((tmp_path / "t.json").read_text())
+    assert data["key"]["threads"] == lut.threads and data["key"]["dtype"] == "fp32"
+
+
+def test_corrupt_cache_is_rebuilt_with_a_warning(tmp_path, space, caplog):
+    (tmp_path / "t.json").write_text("{not json")
+    with caplog.at_level(logging.WARNING):
+        lut = _lut(tmp_path)
+    assert "corrupt latency table" in caplog.text and "measuring anew" in caplog.text
+    lut.prepare(space, SHAPE)
+    assert json.loads((tmp_path / "t.json").read_text())["entries"]
+    assert list(tmp_path.glob("t.json.bad-*"))
+
+
+def test_table_of_another_device_or_thread_count_is_not_reused(tmp_path, space, caplog):
+    _lut(tmp_path, threads=1).prepare(space, SHAPE)
+    with caplog.at_level(logging.WARNING):
+        lut = _lut(tmp_path, threads=2)
+    assert "latency table measured with" in caplog.text and not lut.table.entries
+
+
+def test_a_block_that_cannot_be_timed_is_a_clear_error(tmp_path):
+    class Bad(nn.Module):
+        def forward(self, x):
+            return torch.linalg.inv(x)  # no ONNX export for it
+
+    lut = _lut(tmp_path)
+    with pytest.raises(LatencyError, match="cannot time block bad@1x3x4x4"):
+        lut.time_block(Block("bad", ((1, 3, 4, 4),), Bad))
+    with pytest.raises(LatencyError, match="cannot build block broken"):
+        lut.time_block(Block("broken", ((1, 3, 4, 4),), lambda: 1 / 0))
+
+
+def test_expected_latency_is_linear_and_differentiable(space, tmp_path):
+    lut = _lut(tmp_path)
+    expected = lut.expected(space, SHAPE)
+    keys = expected.keys
+    probs = {k: torch.full((8,), 1 / 8, requires_grad=True) for k in keys}
+    value = expected(probs)
+    value.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in probs.values())
+    # one-hot on the cheapest vs the most expensive operation moves E[LAT] the right way
+    cheap = {k: torch.nn.functional.one_hot(torch.tensor(1), 8).float() for k in keys}  # skip_connect
+    dear = {k: torch.nn.functional.one_hot(torch.tensor(3), 8).float() for k in keys}  # conv_3x3
+    assert float(expected(cheap)) < float(value.detach()) < float(expected(dear))
+
+
+def test_exclude_zero_renormalises_over_real_operations():
+    blocks = (Block("a", ((1,),), nn.Identity),)
+    terms = [CostTerm("g", ((), blocks), key="k", zero=0)]
+    cost = {"a@1": 2.0}
+    kept = ExpectedLatency(terms, lambda b: cost[b.signature], exclude_zero=True)
+    plain = ExpectedLatency(terms, lambda b: cost[b.signature], exclude_zero=False)
+    probs = {"k": torch.tensor([0.9, 0.1])}
+    assert float(plain(probs)) == pytest.approx(0.2)
+    assert float(kept(probs)) == pytest.approx(2.0)
+
+
+def test_calibration_is_applied_per_group(space, tmp_path):
+    lut = _lut(tmp_path)
+    sample = space.random_sample(random.Random(1))
+    raw = lut.estimate(space, sample, SHAPE)
+    groups = lut.group_costs(space, sample, SHAPE)
+    assert sum(groups.values()) == pytest.approx(raw)
+    lut.table.calibrations[calibration_key(space, SHAPE, 4)] = {"intercept": 0.5, "scales": {"*": 2.0}}
+    assert lut.estimate(space, sample, SHAPE) == pytest.approx(0.5 + 2 * raw)
+    assert _lut(tmp_path, calibrated=False).estimate(space, sample, SHAPE) == pytest.approx(raw, rel=0.5)
+    terms = space.cost_terms(SHAPE, sample, num_classes=4)
+    assert total_cost(terms, lut.table.cost, Calibration(1.0, {"head": 0.0})) < raw + 1.0
+
+
+@pytest.mark.parametrize("cls", [OnnxRuntimeEstimator, TorchEstimator])
+def test_whole_network_estimators_time_the_built_network(cls, space):
+    est = cls(WholeNetworkOptions(**FAST), LatencyEnv(num_classes=4))
+    ms = est.estimate(space, space.random_sample(random.Random(0)), SHAPE)
+    assert ms > 0 and est.last.runtime == cls.runtime and est.last.repeats == 3
+    assert "thread" in est.describe()
+    assert est.expected(space, SHAPE) is None
+
+
+def test_space_without_blocks_is_refused_by_the_table(tmp_path):
+    from gasnas.api.space import SearchSpace
+
+    class Opaque(SearchSpace):
+        def choices(self):
+            return {}
+
+        def build(self, sample, num_classes):
+            return nn.Conv2d(3, num_classes, 1)
+
+    with pytest.raises(IncompatibleComponentsError, match="does not describe its networks as blocks"):
+        _lut(tmp_path).prepare(Opaque(), SHAPE)

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gasnas.architecture import Architecture
+from gasnas.config import load_config
+from gasnas.engine import Engine
+from gasnas.errors import ConfigError, LatencyError
+from gasnas.reporting import NullReporter
+
+TESTS = Path(__file__).resolve().parents[1]
+
+
+def _search(config: Path, *overrides: str):
+    engine = Engine(load_config(config, list(overrides)), reporter=NullReporter())
+    return engine, engine.run()
+
+
+def test_search_end_to_end_writes_architectures_pictures_and_latencies(gas_config):
+    engine, result = _search(gas_config)
+    run = engine.run_dir.path
+    best = Architecture.load(run / "architecture.yaml")
+    assert best == result.best and best.space_name == "gas"
+    engine.space.validate(best.sample)
+    assert best.metadata["estimated_latency"] > 0 and best.metadata["measured_latency"] > 0
+    assert "onnxruntime" in best.metadata["measured_with"]
+    assert len(list((run / "architectures").glob("top*.yaml"))) == 3
+    assert sorted(p.name for p in (run / "cells").glob("*.png")) == ["cell0.png", "cell1.png", "cell2.png"]
+    scores = [a.metadata["log_probability"] for a in result.architectures]
+    assert scores == sorted(scores, reverse=True)
+    assert "val_miou" in result.metrics and "expected_latency_ms" in result.metrics
+
+
+@pytest.mark.parametrize("params", [
+    "{relaxation: softmax}", "{relaxation: gumbel, bilevel: false}", "{weight_optimizer: adamw, resize: 0.5}"])
+def test_relaxations_and_modes_run(gas_config, params):
+    _, result = _search(gas_config, f"strategy.params={{warmup_epochs: 1, top_k: 2, val_batches: 1, "
+                                    f"{params[1:-1]}}}", "budget.epochs=2", "communicator.name=none")
+    assert len(result.architectures) == 2
+
+
+def test_raising_beta_lowers_the_derived_latency(gas_config):
+    def derived(beta: float) -> float:
+        _, result = _search(gas_config, f"strategy.params.beta={beta}", "strategy.params.arch_lr=0.05",
+                            "strategy.params.relaxation=softmax", "budget.epochs=4", "latency.measure=null")
+        return result.best.metadata["estimated_latency"]
+
+    free, constrained = derived(0.0), derived(20.0)
+    assert constrained < 0.85 * free, (free, constrained)
+
+
+def test_target_losses_need_a_target_and_estimators_must_be_differentiable(gas_config):
+    with pytest.raises(ConfigError, match="needs a latency target: set latency.target_ms"):
+        _search(gas_config, "strategy.params.latency_loss=hinge", "strategy.params.beta=1")
+    _search(gas_config, "strategy.params.latency_loss=hinge", "strategy.params.beta=1", "latency.target_ms=0.2",
+            "budget.epochs=2")
+    with pytest.raises(LatencyError, match="cannot give a differentiable expected latency"):
+        _search(gas_config, "latency.name=onnxruntime", "latency.params={}", "strategy.params.beta=1")
+
+
+def _cli(*args: str, env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "gasnas.cli", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_gives_the_uninterrupted_architecture(gas_config, tmp_path):
+    env = {**os.environ, "GASNAS_PLUGINS": "toy_scenes", "PYTHONPATH": str(TESTS), "GASNAS_DISABLE_PLUGINS": "runs"}
+    common = ["--set", "budget.epochs=6", "--set", "latency.measure=null", "--set", "strategy.params.beta=1"]
+    full = _cli("search", str(gas_config), "--name", "full", *common, env=env)
+    out, _ = full.communicate(timeout=600)
+    assert full.returncode == 0, out
+    killed = _cli("search", str(gas_config), "--name", "killed", *common, env=env)
+    checkpoint = tmp_path / "runs" / "killed" / "checkpoint.pt"
+    deadline = time.time() + 300
+    while not checkpoint.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # into the next epoch
+    assert killed.poll() is None, "the search ended before it could be killed"
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+    resumed = _cli("search", "--resume", str(tmp_path / "runs" / "killed"), env=env)
+    out, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, out
+    a = yaml.safe_load((tmp_path / "runs" / "full" / "architecture.yaml").read_text())
+    b = yaml.safe_load((tmp_path / "runs" / "killed" / "architecture.yaml").read_text())
+    assert a["sample"] == b["sample"] and a["id"] == b["id"]
+    epochs = [yaml.safe_load(line)["epoch"] for line in (tmp_path / "runs" / "killed" / "metrics.jsonl").open()]
+    assert epochs == list(range(6))
