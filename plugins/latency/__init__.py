@@ -1,4 +1,5 @@
-"""Latency estimator plugins: ``lut`` (per-block lookup table), ``onnxruntime`` and ``torch`` (whole networks)."""
+"""Latency estimator plugins: ``lut`` (per-block lookup table), ``flops`` (counted MACs), ``onnxruntime`` and
+``torch`` (whole networks), and the ``gasnas latency`` commands."""
 
 from __future__ import annotations
 
@@ -43,6 +44,15 @@ class WholeNetworkOptions(TimingOptions):
     tensorrt: bool = option(True, "ask for TensorRT before CUDA on a GPU, when it loads (onnxruntime only)")
 
 
+@dataclass(frozen=True)
+class FlopsOptions:
+    """Counts multiply-accumulates instead of timing."""
+
+    count: Literal["all", "conv"] = option(
+        "all", "all: every counted op (conv, norm, pooling, resize, adds); conv: convolutions and matrix products")
+    exclude_zero: bool = option(True, "expected MACs over the non-zero operations of each edge")
+
+
 @hookimpl
 def gasnas_register_latency_estimators(registry) -> None:
     registry.add("lut", "gasnas_plugins.latency.lut:LookupTableEstimator", options=LUTOptions,
@@ -53,3 +63,13 @@ def gasnas_register_latency_estimators(registry) -> None:
                              "deployed latency")
     registry.add("torch", "gasnas_plugins.latency.whole:TorchEstimator", options=WholeNetworkOptions,
                  description="times the network in PyTorch eager mode (CUDA events on a GPU)")
+    registry.add("flops", "gasnas_plugins.latency.flops:FlopsEstimator", options=FlopsOptions,
+                 description="MACs counted analytically per block (GMACs, no timing): the cheap proxy, "
+                             "differentiable for relaxed architectures")
+
+
+@hookimpl
+def gasnas_register_commands(registry) -> None:
+    from gasnas_plugins.latency.cli import latency
+
+    registry.add(latency)

@@ -10,17 +10,16 @@ is an expectation over the mixing weights, differentiable in them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from gasnas.api.latency import (Calibration, ExpectedLatency, LatencyEnv, LatencyEstimator, group_costs,
-                                total_cost)
+from gasnas.api.latency import Calibration, LatencyEnv
 from gasnas.api.space import Block, CostTerm, SearchSpace
 from gasnas.errors import LatencyError
 from gasnas_plugins.latency import LUTOptions
+from gasnas_plugins.latency.block import BlockEstimator
 from gasnas_plugins.latency.device import device_name, runtime_version, slug
 from gasnas_plugins.latency.table import LatencyTable, TableKey
 from gasnas_plugins.runtime.export import export_onnx
@@ -39,7 +38,7 @@ def default_threads(device: str, threads: int | None) -> int:
     return threads or (torch.get_num_threads() if not device.startswith("cuda") else 1)
 
 
-class LookupTableEstimator(LatencyEstimator):
+class LookupTableEstimator(BlockEstimator):
     """Sums measured block latencies; gives the differentiable expectation for relaxed architectures."""
 
     def __init__(self, options: LUTOptions | None = None, env: LatencyEnv | None = None) -> None:
@@ -76,19 +75,12 @@ class LookupTableEstimator(LatencyEstimator):
                                f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
         return timing.median_ms
 
-    def _terms(self, space: SearchSpace, input_shape: tuple[int, ...],
-               sample: Mapping[str, Any] | None) -> list[CostTerm]:
-        return space.cost_terms(tuple(input_shape), sample, num_classes=self.env.num_classes)
+    def block_cost(self, block: Block) -> float:
+        return self.table.cost(block)
 
     def _measure(self, terms: list[CostTerm]) -> None:
         blocks = [b for t in terms for candidate in t.candidates for b in candidate]
         self.table.measure(blocks, self.time_block, self.env.progress)
-
-    def prepare(self, space: SearchSpace, input_shape: tuple[int, ...]) -> None:
-        """Measure every block of the space at ``input_shape`` that the table lacks (cached for next time)."""
-        self._measure(self._terms(space, input_shape, None))
-
-    # -- estimating ------------------------------------------------------------------------------------------------
 
     def calibration(self, space: SearchSpace, input_shape: tuple[int, ...]) -> Calibration | None:
         if not self.options.calibrated:
@@ -96,21 +88,12 @@ class LookupTableEstimator(LatencyEstimator):
         data = self.table.calibrations.get(calibration_key(space, input_shape, self.env.num_classes))
         return None if data is None else Calibration(data["intercept"], data["scales"])
 
-    def group_costs(self, space: SearchSpace, sample: Mapping[str, Any], input_shape: tuple[int, ...]) -> dict:
-        terms = self._terms(space, input_shape, sample)
-        self._measure(terms)
-        return group_costs(terms, self.table.cost)
-
-    def estimate(self, space: SearchSpace, sample: Mapping[str, Any], input_shape: tuple[int, ...]) -> float:
-        terms = self._terms(space, input_shape, sample)
-        self._measure(terms)
-        return total_cost(terms, self.table.cost, self.calibration(space, input_shape))
-
-    def expected(self, space: SearchSpace, input_shape: tuple[int, ...]) -> ExpectedLatency:
-        terms = self._terms(space, input_shape, None)
-        self._measure(terms)
-        return ExpectedLatency(terms, self.table.cost, self.calibration(space, input_shape),
-                               exclude_zero=self.options.exclude_zero)
+    def store_calibration(self, space: SearchSpace, input_shape: tuple[int, ...], calibration: Calibration,
+                          **info: Any) -> None:
+        """Keep ``calibration`` in the table file for this space and input shape."""
+        self.table.calibrations[calibration_key(space, input_shape, self.env.num_classes)] = {
+            "intercept": calibration.intercept, "scales": dict(calibration.scales), **info}
+        self.table.save()
 
     def describe(self) -> str:
         key = self.table.key

@@ -28,7 +28,7 @@ import copy
 import logging
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -176,32 +176,36 @@ class MacCounter(TorchDispatchMode):
         return sum(p.numel() for p in self._used.values())
 
 
-def _run(model: nn.Module, input_shape: tuple[int, ...], device: str) -> MacCounter:
+def _run(model: nn.Module, input_shapes: list[tuple[int, ...]], device: str) -> MacCounter:
     counter = MacCounter(model.parameters())
-    x = torch.zeros(*input_shape, device=device)
+    xs = [torch.zeros(*shape, device=device) for shape in input_shapes]
     with torch.no_grad(), counter:
-        model(x)
+        model(*xs)
     return counter
 
 
-def count(model: nn.Module, input_shape: tuple[int, ...], *, device: str = "meta") -> Counts:
-    """MACs and parameters of ``model``'s eval-mode forward on an input of ``input_shape``.
+def count(model: nn.Module, input_shape: tuple[int, ...] | Sequence[tuple[int, ...]], *,
+          device: str = "meta") -> Counts:
+    """MACs and parameters of ``model``'s eval-mode forward on an input of ``input_shape`` (or, for a module
+    with several inputs, on inputs of a list of shapes).
 
     ``device="meta"`` (default) counts on a copy on the meta device, computing nothing; a model whose forward
     needs real values (data-dependent control flow) is then counted on the CPU instead. ``device="cpu"`` runs
     the model itself (its train/eval mode is restored afterwards).
     """
-    input_shape = tuple(int(s) for s in input_shape)
+    shapes = [tuple(int(d) for d in input_shape)] if isinstance(input_shape[0], int) else \
+        [tuple(int(d) for d in s) for s in input_shape]
+    input_shape = shapes[0] if len(shapes) == 1 else tuple(shapes)
     if device == "meta":
         try:
-            counter = _run(copy.deepcopy(model).eval().to("meta"), input_shape, "meta")
+            counter = _run(copy.deepcopy(model).eval().to("meta"), shapes, "meta")
         except (NotImplementedError, RuntimeError) as exc:
             log.info("counting %s on the meta device failed (%s); counting on the CPU", type(model).__name__, exc)
             return count(model, input_shape, device="cpu")
     else:
         was_training = model.training
         try:
-            counter = _run(model.eval(), input_shape, device)
+            counter = _run(model.eval(), shapes, device)
         finally:
             model.train(was_training)
     by_op = {k: v for k, v in sorted(counter.by_op.items())}

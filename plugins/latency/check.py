@@ -1,0 +1,156 @@
+"""``gasnas latency check``: predicted against measured latency over sampled architectures.
+
+Architectures are sampled spread from cheap to costly (:func:`~gasnas_plugins.latency.fidelity.diverse_samples`);
+a calibration set and a disjoint evaluation set. Every architecture is measured end to end (the ground truth,
+``onnxruntime`` by default), the evaluation set twice for the measurement's own repeatability. Each estimator
+predicts the evaluation set; block estimators are reported as they are and calibrated (a per-group linear
+correction fitted on the calibration set only).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gasnas.api.latency import LatencyEstimator
+from gasnas.api.space import SearchSpace
+from gasnas_plugins.latency.block import BlockEstimator
+from gasnas_plugins.latency.fidelity import diverse_samples, fit_calibration, kendall_tau, mape, within
+from gasnas_plugins.latency.lut import LookupTableEstimator
+
+__all__ = ["CheckRow", "CheckReport", "run_check", "draw_scatter"]
+
+
+@dataclass
+class CheckRow:
+    """One estimator (variant) against the measurements of the evaluation set."""
+
+    estimator: str
+    variant: str
+    unit: str
+    mape: float | None
+    within_10: float | None
+    kendall_tau: float
+    predictions: list[float] = field(repr=False, default_factory=list)
+
+
+@dataclass
+class CheckReport:
+    space: str
+    input_shape: tuple[int, ...]
+    measured_with: str
+    n: int
+    n_calibration: int
+    measured: list[float]
+    rows: list[CheckRow]
+    repeatability: dict[str, float] | None
+    calibrations: dict[str, dict[str, Any]]
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _progress(progress: Callable | None, total: int, text: str):
+    return progress(total, text) if progress else nullcontext(None)
+
+
+def _measure(measure: LatencyEstimator, space: SearchSpace, samples: Sequence[Mapping[str, Any]],
+             input_shape: tuple[int, ...], progress: Callable | None, text: str) -> list[float]:
+    out = []
+    with _progress(progress, len(samples), text) as task:
+        for sample in samples:
+            out.append(float(measure.estimate(space, sample, input_shape)))
+            if task is not None:
+                task.advance()
+    return out
+
+
+def _row(name: str, variant: str, unit: str, predicted: list[float], measured: list[float]) -> CheckRow:
+    in_ms = unit == "ms"
+    return CheckRow(name, variant, unit, mape(predicted, measured) if in_ms else None,
+                    within(predicted, measured) if in_ms else None, kendall_tau(predicted, measured), predicted)
+
+
+def run_check(space: SearchSpace, input_shape: tuple[int, ...], estimators: Mapping[str, LatencyEstimator],
+              measure: LatencyEstimator, *, n: int = 50, n_calibration: int = 30, seed: int = 0,
+              repeatability: bool = True, store_calibration: bool = False,
+              progress: Callable | None = None) -> CheckReport:
+    started = time.perf_counter()
+    samples = diverse_samples(space, n + n_calibration, seed)
+    calibration_set, evaluation_set = samples[:n_calibration], samples[n_calibration:]
+    for estimator in estimators.values():
+        if isinstance(estimator, BlockEstimator):
+            estimator.prepare(space, input_shape)
+    cal_measured = _measure(measure, space, calibration_set, input_shape, progress, "measuring (calibration set)")
+    measured = _measure(measure, space, evaluation_set, input_shape, progress, "measuring (evaluation set)")
+    again = _measure(measure, space, evaluation_set, input_shape, progress, "measuring again (repeatability)") \
+        if repeatability else None
+    rows: list[CheckRow] = []
+    calibrations: dict[str, dict[str, Any]] = {}
+    for name, estimator in estimators.items():
+        if not isinstance(estimator, BlockEstimator):
+            rows.append(_row(name, "as is", estimator.unit,
+                             [estimator.estimate(space, s, input_shape) for s in evaluation_set], measured))
+            continue
+        features = [estimator.group_costs(space, s, input_shape) for s in evaluation_set]
+        rows.append(_row(name, "uncalibrated", estimator.unit, [sum(f.values()) for f in features], measured))
+        if n_calibration >= 3:
+            cal_features = [estimator.group_costs(space, s, input_shape) for s in calibration_set]
+            calibration, info = fit_calibration(cal_features, cal_measured)
+            predicted = [calibration.intercept + sum(calibration.scale(g) * v for g, v in f.items()) for f in features]
+            rows.append(_row(name, "calibrated", "ms", predicted, measured))
+            calibrations[name] = {"intercept": calibration.intercept, "scales": dict(calibration.scales), **info}
+            if store_calibration and isinstance(estimator, LookupTableEstimator):
+                estimator.store_calibration(space, input_shape, calibration, fitted_on=len(calibration_set),
+                                            measured_with=measure.describe(), loo_mape=info["loo_mape"])
+    rep = None
+    if again is not None:
+        rep = {"mape": mape(again, measured), "within_10": within(again, measured),
+               "kendall_tau": kendall_tau(again, measured)}
+    return CheckReport(space.fingerprint(), tuple(input_shape), measure.describe(), len(evaluation_set),
+                       len(calibration_set), measured, rows, rep, calibrations, time.perf_counter() - started)
+
+
+def draw_scatter(report: CheckReport, path: Path) -> Path:
+    """Predicted against measured ms, one marker style per estimator, with the +-10% band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    measured = report.measured
+    lo, hi = min(measured), max(measured)
+    for row in report.rows:
+        if row.unit != "ms":
+            continue
+        ax.scatter(measured, row.predictions, s=14, alpha=0.75,
+                   label=f"{row.estimator} {row.variant}: MAPE {row.mape:.1f}%, tau {row.kendall_tau:.2f}")
+        lo, hi = min(lo, *row.predictions), max(hi, *row.predictions)
+    pad = (hi - lo) * 0.05
+    line = [lo - pad, hi + pad]
+    ax.plot(line, line, color="black", lw=0.8)
+    ax.fill_between(line, [v * 0.9 for v in line], [v * 1.1 for v in line], color="grey", alpha=0.15,
+                    label="+-10%")
+    ax.set_xlabel(f"measured ms ({report.measured_with})", fontsize=8)
+    ax.set_ylabel("predicted ms")
+    ax.set_title(f"{report.space} at {'x'.join(map(str, report.input_shape))}, {report.n} architectures",
+                 fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_report(report: CheckReport, directory: Path) -> dict[str, Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "report.json").write_text(json.dumps(report.to_dict(), indent=1))
+    return {"report": directory / "report.json", "scatter": draw_scatter(report, directory / "scatter.png")}

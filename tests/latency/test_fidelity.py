@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from gasnas.api.latency import LatencyEnv
+from gasnas_plugins.latency import FlopsOptions, LUTOptions, WholeNetworkOptions
+from gasnas_plugins.latency.check import run_check, write_report
+from gasnas_plugins.latency.fidelity import diverse_samples, fit_calibration, kendall_tau, mape, within
+from gasnas_plugins.latency.flops import FlopsEstimator
+from gasnas_plugins.latency.lut import LookupTableEstimator, calibration_key
+from gasnas_plugins.latency.whole import OnnxRuntimeEstimator
+from gasnas_plugins.spaces.gas.options import GasSpaceOptions
+from gasnas_plugins.spaces.gas.space import GasSearchSpace
+
+SHAPE = (1, 3, 32, 64)
+
+
+@pytest.fixture
+def space():
+    return GasSearchSpace(GasSpaceOptions(cells=3, nodes=2, channels=8, stem_channels=(8, 8, 8), reductions=(1,),
+                                          head_channels=16))
+
+
+def test_metrics():
+    assert kendall_tau([1, 2, 3, 4], [10, 20, 30, 40]) == 1.0
+    assert kendall_tau([1, 2, 3, 4], [4, 3, 2, 1]) == -1.0
+    assert kendall_tau([1, 2, 3], [1, 3, 2]) == pytest.approx(1 / 3)
+    assert mape([110, 90], [100, 100]) == pytest.approx(10.0)
+    assert within([109, 89, 100], [100, 100, 100]) == pytest.approx(2 / 3)
+
+
+def test_calibration_recovers_a_linear_truth():
+    rng = np.random.default_rng(0)
+    features = [{"stem": 1.0, "cell0": float(a), "cell1": float(b)} for a, b in rng.uniform(0.5, 2.0, (30, 2))]
+    truth = [0.3 + 0.8 * f["stem"] + 0.5 * f["cell0"] + 1.5 * f["cell1"] for f in features]
+    calibration, info = fit_calibration(features, truth)
+    predicted = [calibration.intercept + sum(calibration.scale(g) * v for g, v in f.items()) for f in features]
+    assert mape(predicted, truth) < 1.0 and info["loo_mape"] < 2.0
+    assert calibration.scale("cell1") == pytest.approx(1.5, abs=0.05)
+
+
+def test_diverse_samples_are_distinct_valid_and_spread(space):
+    samples = diverse_samples(space, 20, seed=0)
+    assert len({repr(sorted(s.items())) for s in samples}) == 20
+    for s in samples:
+        space.validate(s)
+    space = GasSearchSpace()  # gas-tiny: 30 operations per architecture, where uniform samples all look alike
+    samples = diverse_samples(space, 20, seed=0)
+    flops = FlopsEstimator(FlopsOptions(), LatencyEnv(num_classes=4))
+    diverse = [flops.estimate(space, s, SHAPE) for s in samples]
+    uniform = [flops.estimate(space, space.random_sample(random.Random(i)), SHAPE) for i in range(20)]
+    assert np.std(diverse) > np.std(uniform)
+    assert diverse_samples(space, 5, seed=3) == diverse_samples(space, 5, seed=3)
+
+
+def test_flops_counts_blocks_and_is_differentiable(space):
+    import torch
+
+    flops = FlopsEstimator(FlopsOptions(), LatencyEnv(num_classes=4))
+    sample = space.random_sample(random.Random(0))
+    gmacs = flops.estimate(space, sample, SHAPE)
+    from gasnas_plugins.runtime.macs import count
+
+    whole = count(space.build(sample, 4), SHAPE)
+    assert gmacs == pytest.approx(whole.macs / 1e9, rel=0.02)  # blocks add up to the network (+ node sums)
+    assert flops.params(space, sample, SHAPE) == whole.params
+    expected = flops.expected(space, SHAPE)
+    probs = {k: torch.full((8,), 1 / 8, requires_grad=True) for k in expected.keys}
+    expected(probs).backward()
+    assert all(p.grad.abs().sum() > 0 for p in probs.values())
+
+
+def test_check_reports_every_estimator_and_stores_the_calibration(space, tmp_path):
+    env = LatencyEnv(num_classes=4)
+    fast = dict(warmup=1, repeats=3)
+    lut = LookupTableEstimator(LUTOptions(table=str(tmp_path / "t.json"), **fast), env)
+    report = run_check(space, SHAPE, {"lut": lut, "flops": FlopsEstimator(FlopsOptions(), env)},
+                       OnnxRuntimeEstimator(WholeNetworkOptions(**fast), env), n=6, n_calibration=5,
+                       store_calibration=True)
+    variants = [(r.estimator, r.variant) for r in report.rows]
+    assert variants == [("lut", "uncalibrated"), ("lut", "calibrated"), ("flops", "uncalibrated"),
+                        ("flops", "calibrated")]
+    assert report.rows[2].mape is None and report.rows[2].unit == "GMACs"
+    assert len(report.measured) == 6 and set(report.repeatability) == {"mape", "within_10", "kendall_tau"}
+    stored = json.loads((tmp_path / "t.json").read_text())["calibrations"]
+    assert calibration_key(space, SHAPE, 4) in stored
+    assert lut.calibration(space, SHAPE) is not None
+    files = write_report(report, tmp_path / "report")
+    assert files["scatter"].stat().st_size > 5000 and json.loads(files["report"].read_text())["n"] == 6
+
+
+def test_cli_build_and_check(gas_config, cli, tmp_path):
+    built = cli("latency", "build", str(gas_config), "--set", "latency.params.repeats=3")
+    assert built.exit_code == 0, built.output
+    assert "measured now" in built.output
+    again = cli("latency", "build", str(gas_config), "--set", "latency.params.repeats=3")
+    assert again.exit_code == 0 and "│ measured now         │ 0" in again.output
+    checked = cli("latency", "check", str(gas_config), "-n", "4", "--calibration-samples", "3", "--no-repeatability",
+                  "--set", "latency.params.repeats=3", "--set", "latency.measure.params.repeats=3",
+                  "-o", str(tmp_path / "check"))
+    assert checked.exit_code == 0, checked.output
+    assert "Kendall tau" in checked.output and (tmp_path / "check" / "scatter.png").is_file()
+    bad = cli("latency", "build", str(gas_config), "--input", "1x3x32")
+    assert bad.exit_code == 2 and "expected NxCxHxW" in bad.output
+    wrong = cli("latency", "build", str(gas_config), "--estimator", "onnxruntime")
+    assert wrong.exit_code == 2 and "keeps no table" in wrong.output
