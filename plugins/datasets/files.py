@@ -1,0 +1,125 @@
+"""Reading images and label maps from disk: every problem is a :class:`DataError` naming the file.
+
+Nothing is skipped silently: a missing folder, an image without its label, an unreadable or truncated file, a
+label with values outside the class range or of another size than its image all stop with what was expected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gasnas.errors import DataError
+
+__all__ = ["LabelMap", "read_image", "read_label", "check_same_size", "require_dir", "pair_by_name", "image_size"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def _open(path: Path, what: str):
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise DataError(f"{path}: {what} not found")
+    try:
+        image = Image.open(path)
+        image.load()  # decodes everything now: a truncated file fails here, not later
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        raise DataError(f"{path}: unreadable or truncated {what} ({type(exc).__name__}: {exc}); "
+                        "replace the file or remove it together with its pair") from None
+    return image
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(height, width) of an image, reading its header only."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as exc:
+        raise DataError(f"{path}: unreadable image ({type(exc).__name__}: {exc})") from None
+    return height, width
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """An ``H x W x 3`` uint8 RGB array (grey and palette images are converted)."""
+    image = _open(Path(path), "image")
+    return np.array(image.convert("RGB"), dtype=np.uint8)
+
+
+def read_label(path: str | Path) -> np.ndarray:
+    """An ``H x W`` array of label ids from a single-channel (grey, palette or 16-bit) image."""
+    path = Path(path)
+    image = _open(path, "label image")
+    if image.mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L"):
+        raise DataError(f"{path}: a label image must have one channel of class ids (mode L, P or I), "
+                        f"got mode {image.mode}; colour-coded labels must be converted to ids first")
+    return np.array(image)
+
+
+def check_same_size(image: np.ndarray, label: np.ndarray, image_path: Path, label_path: Path) -> None:
+    if image.shape[:2] != label.shape[:2]:
+        raise DataError(f"{label_path}: label is {label.shape[0]} x {label.shape[1]} but its image {image_path} is "
+                        f"{image.shape[0]} x {image.shape[1]}; an image and its label must have the same size")
+
+
+@dataclass(frozen=True)
+class LabelMap:
+    """Maps raw label ids to training ids through a lookup table; ids the table rejects are an error.
+
+    ``table[raw] = train id`` (or the ignore index); ``-1`` marks a raw id that must not occur.
+    """
+
+    table: np.ndarray
+    expected: str  # what raw ids are allowed, for messages
+
+    @classmethod
+    def identity(cls, num_classes: int, ignore_index: int, void: Sequence[int] = ()) -> LabelMap:
+        """Ids ``0..num_classes-1`` stay, the ids in ``void`` and ``ignore_index`` become ``ignore_index``."""
+        size = max(num_classes, ignore_index, *void) + 1
+        table = np.full(size, -1, dtype=np.int16)
+        table[:num_classes] = np.arange(num_classes)
+        for v in (*void, ignore_index):
+            table[v] = ignore_index
+        allowed = ", ".join(str(v) for v in sorted({*void, ignore_index}))
+        return cls(table, f"0..{num_classes - 1} (classes) or {allowed} (ignored)")
+
+    def __call__(self, raw: np.ndarray, path: Path) -> np.ndarray:
+        """The training ids of ``raw`` (uint8 ``H x W``), or a :class:`DataError` naming the bad values."""
+        raw = np.asarray(raw)
+        if raw.size and (raw.min() < 0 or raw.max() >= len(self.table)):
+            bad = np.unique(raw[(raw < 0) | (raw >= len(self.table))])
+            self._fail(bad, path)
+        mapped = self.table[raw]
+        if (mapped < 0).any():
+            self._fail(np.unique(raw[mapped < 0]), path)
+        return mapped.astype(np.uint8)
+
+    def _fail(self, bad: np.ndarray, path: Path) -> None:
+        shown = ", ".join(str(int(v)) for v in bad[:8]) + (", ..." if len(bad) > 8 else "")
+        raise DataError(f"{path}: label values {shown} are outside the class range; expected {self.expected}")
+
+
+def require_dir(path: Path, what: str, hint: str) -> Path:
+    if not path.is_dir():
+        raise DataError(f"{path}: {what} not found; {hint}")
+    return path
+
+
+def pair_by_name(images: Sequence[Path], label_for, what: str) -> list[tuple[Path, Path]]:
+    """``(image, label)`` pairs where ``label_for(image)`` names the label; a missing label is an error."""
+    pairs = []
+    for image in images:
+        label = label_for(image)
+        if not label.is_file():
+            raise DataError(f"{image}: image without its label (expected {label}); {what}")
+        pairs.append((image, label))
+    return pairs
+
+
+def list_images(folder: Path, pattern: str = "*") -> list[Path]:
+    return sorted(p for p in folder.glob(pattern) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())

@@ -1,0 +1,90 @@
+"""The typed options of the default datasets. Imports no torch: the registry reads them at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gasnas.options import option
+
+__all__ = ["AugmentOptions", "DigitScenesOptions", "CityscapesOptions", "CamVidOptions"]
+
+
+@dataclass(frozen=True)
+class AugmentOptions:
+    """Training-time augmentation (evaluation never augments)."""
+
+    scale: tuple[float, float] = option((0.5, 2.0), "random scale range; [1, 1] switches scaling off")
+    crop: tuple[int, int] | None = option((512, 1024), "random crop (height, width) after scaling, padded with "
+                                                       "the ignore label where the image is smaller; null: the "
+                                                       "image's size before scaling")
+    flip: bool = option(True, "random horizontal flips")
+
+    def __post_init__(self) -> None:
+        low, high = self.scale
+        if not 0 < low <= high:
+            raise ValueError(f"augment.scale must be [low, high] with 0 < low <= high, got {list(self.scale)}")
+        if self.crop is not None and min(self.crop) < 1:
+            raise ValueError(f"augment.crop must be positive (height, width), got {list(self.crop)}")
+
+
+def _check_size(size: tuple[int, int] | None, what: str = "size") -> None:
+    if size is not None and min(size) < 8:
+        raise ValueError(f"{what} must be (height, width) of at least 8 pixels each, got {list(size)}")
+
+
+@dataclass(frozen=True)
+class DigitScenesOptions:
+    """Street-like scenes of handwritten digits, generated on first use and cached."""
+
+    size: tuple[int, int] = option((128, 256), "scene (height, width) in pixels")
+    train_size: int = option(1000, "scenes in the train split")
+    val_size: int = option(200, "scenes in the val split")
+    test_size: int = option(200, "scenes in the test split")
+    seed: int = option(0, "generator seed: the same seed always gives the same scenes")
+    digits_per_scene: tuple[int, int] = option((3, 7), "fewest and most digits in a scene")
+    digit_height: tuple[int, int] = option((12, 56), "smallest and largest digit height in pixels for 128-pixel "
+                                                     "high scenes (scaled with the scene height)")
+    distractors: int = option(4, "most digit-like strokes (labelled background) in a scene")
+    cache_dir: str | None = option(None, "where generated scenes are cached; null: $GASNAS_CACHE_DIR/digit-scenes, "
+                                         "else $XDG_CACHE_HOME/gasnas/digit-scenes, else ~/.cache/gasnas/digit-scenes")
+    augment: AugmentOptions = option(AugmentOptions(scale=(0.75, 1.25), crop=None, flip=False),
+                                     "training augmentation (no flips: a mirrored digit is another shape)")
+
+    def __post_init__(self) -> None:
+        _check_size(self.size)
+        if min(self.train_size, self.val_size, self.test_size) < 1:
+            raise ValueError("train_size, val_size and test_size must be >= 1")
+        if not 0 <= self.digits_per_scene[0] <= self.digits_per_scene[1]:
+            raise ValueError(f"digits_per_scene must be [fewest, most] with 0 <= fewest <= most, "
+                             f"got {list(self.digits_per_scene)}")
+        if not 4 <= self.digit_height[0] <= self.digit_height[1]:
+            raise ValueError(f"digit_height must be [smallest, largest] with 4 <= smallest <= largest, "
+                             f"got {list(self.digit_height)}")
+        if self.distractors < 0:
+            raise ValueError("distractors must be >= 0")
+
+
+@dataclass(frozen=True)
+class CityscapesOptions:
+    """Cityscapes in its official layout (leftImg8bit/, gtFine/)."""
+
+    root: str = option("data/cityscapes", "folder holding leftImg8bit/ and gtFine/")
+    size: tuple[int, int] | None = option(None, "(height, width) images are resized to before augmentation and for "
+                                                "evaluation; null: the native 1024 x 2048")
+    augment: AugmentOptions = option(AugmentOptions(), "training augmentation")
+
+    def __post_init__(self) -> None:
+        _check_size(self.size)
+
+
+@dataclass(frozen=True)
+class CamVidOptions:
+    """CamVid in the common 11-class layout (train/, trainannot/, val/, valannot/, test/, testannot/)."""
+
+    root: str = option("data/camvid", "folder holding train/, trainannot/, val/, valannot/, test/, testannot/")
+    size: tuple[int, int] | None = option(None, "(height, width) images are resized to before augmentation and for "
+                                                "evaluation; null: the native 360 x 480 (or 720 x 960)")
+    augment: AugmentOptions = option(AugmentOptions(crop=(360, 480)), "training augmentation")
+
+    def __post_init__(self) -> None:
+        _check_size(self.size)

@@ -1,0 +1,23 @@
+"""Options of the default evaluators (no torch import: the registry reads them at start-up)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gasnas.options import option
+
+__all__ = ["SegmentationOptions"]
+
+
+@dataclass(frozen=True)
+class SegmentationOptions:
+    """mIoU, per-class IoU and pixel accuracy from a confusion matrix."""
+
+    flip: bool = option(False, "also predict the mirrored image and average the two (flip evaluation)")
+    scales: tuple[float, ...] = option((1.0,), "input scales whose predictions are averaged (multi-scale "
+                                               "evaluation); [1.0] is single-scale")
+    ignore_index: int | None = option(None, "label value that is not scored; null: the dataset's")
+
+    def __post_init__(self) -> None:
+        if not self.scales or min(self.scales) <= 0:
+            raise ValueError(f"scales must be a non-empty list of positive numbers, got {list(self.scales)}")

@@ -1,0 +1,184 @@
+"""The config of ``gasnas train``: what to train, on which data, how; validated before torch is imported.
+
+A training config file (``--config``) has the sections below, all optional; ``--set key=value`` overrides any
+of them, and the resolved config (the network included) is written to the run directory::
+
+    dataset: {name: digit-scenes, params: {...}}   # default: the search's dataset, else digit-scenes
+    evaluator: {name: segmentation, params: {...}}
+    model: {params: {...}}                         # options of a registered model TARGET
+    train: {epochs: 20, lr: 0.02, ...}             # TrainOptions
+    seed: 0
+    device: auto
+    output: runs
+    name: null
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from gasnas.config import ComponentConfig, apply_overrides, read_yaml
+from gasnas.errors import ConfigError, UnknownComponentError, closest
+from gasnas.options import Location, options_to_dict, parse_options
+from gasnas_plugins.training.network import NetworkSpec, resolve_target
+from gasnas_plugins.training.options import TrainOptions
+
+if TYPE_CHECKING:
+    from gasnas.plugins import PluginManager
+
+__all__ = ["TrainConfig", "load_train_config", "parse_component", "DEFAULT_DATASET", "DEFAULT_EVALUATOR"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATASET = "digit-scenes"
+DEFAULT_EVALUATOR = "segmentation"
+SCALARS: dict[str, tuple[type, Any]] = {"seed": (int, 0), "device": (str, "auto"), "output": (str, "runs"),
+                                        "name": (str, None)}
+TOP_LEVEL = ["dataset", "evaluator", "model", "train", *SCALARS]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A validated training config."""
+
+    target: NetworkSpec
+    dataset: ComponentConfig
+    evaluator: ComponentConfig
+    train: TrainOptions = dataclasses.field(default_factory=TrainOptions)
+    seed: int = 0
+    device: str = "auto"
+    output: str = "runs"
+    name: str | None = None
+    source: str = "<config>"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target.to_dict(), "dataset": self.dataset.to_dict(),
+                "evaluator": self.evaluator.to_dict(), "train": options_to_dict(self.train),
+                **{k: getattr(self, k) for k in SCALARS}}
+
+    @property
+    def digest(self) -> str:
+        """A hash of everything that changes the result: a checkpoint of another config is refused on resume."""
+        blob = json.dumps({k: v for k, v in self.to_dict().items() if k not in ("output", "name", "device")},
+                          sort_keys=True, default=str)
+        return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_run(cls, run_dir: Path, pm: PluginManager) -> TrainConfig:
+        """The config a training run directory was started with (for ``--resume``)."""
+        data, where = read_yaml(run_dir / "config.yaml")
+        if not isinstance(data, Mapping) or "target" not in data:
+            raise ConfigError(f"{where.file}: not the config of a gasnas train run (no 'target')")
+        target = NetworkSpec.from_dict(data["target"], where.file)
+        rest = {k: v for k, v in data.items() if k != "target"}
+        return _parse(target, rest, where, pm)
+
+
+def parse_component(section: str, kind: str, data: Any, where: Location, pm: PluginManager) -> ComponentConfig:
+    """A ``{name, params}`` section naming a registered component of ``kind``, its params checked."""
+    path = (section,)
+    if isinstance(data, str):
+        data = {"name": data}
+    if not isinstance(data, Mapping):
+        raise where.error(path, f"expected a mapping {{name: ..., params: {{...}}}}, got {data!r}")
+    for key in data:
+        if key not in ("name", "params"):
+            raise where.error(path, f"unknown key '{key}'{closest(str(key), ['name', 'params'])}; "
+                                    "allowed: name, params", at=(*path, str(key)))
+    name = data.get("name")
+    if not isinstance(name, str):
+        raise where.error((*path, "name"), f"expected a name, got {name!r}")
+    try:
+        comp = pm.registry(kind).get(name)
+    except UnknownComponentError as exc:
+        raise where.error((*path, "name"), str(exc)) from None
+    raw = data.get("params")
+    if comp.options is None:
+        if raw not in (None, {}):
+            raise where.error((*path, "params"), f"'{name}' takes no params")
+        return ComponentConfig(kind, name, None)
+    return ComponentConfig(kind, name, parse_options(comp.options, raw, (*path, "params"), where))
+
+
+def _with_crop(dataset: ComponentConfig, crop: tuple[int, int], where: Location) -> ComponentConfig:
+    """The dataset section with ``augment.crop`` replaced by ``train.crop``."""
+    params = dataset.params
+    augment = getattr(params, "augment", None)
+    if augment is None or not hasattr(augment, "crop"):
+        raise where.error(("train", "crop"), f"dataset '{dataset.name}' has no augment.crop option to set; "
+                                             "leave train.crop null and configure its augmentation instead")
+    params = dataclasses.replace(params, augment=dataclasses.replace(augment, crop=tuple(crop)))
+    return ComponentConfig(dataset.kind, dataset.name, params)
+
+
+def _search_dataset(target: NetworkSpec) -> Any:
+    """The dataset section of the search that produced an architecture, when its run directory is still there."""
+    run = target.architecture.metadata.get("run") if target.architecture is not None else None
+    config = Path(str(run)) / "config.yaml" if run else None
+    if config is None or not config.is_file():
+        return None
+    try:
+        section = (yaml.safe_load(config.read_text()) or {}).get("dataset")
+    except (yaml.YAMLError, OSError, AttributeError):
+        return None
+    if section is not None:
+        log.info("training on the search's dataset, from %s", config)
+    return section
+
+
+def _merged(given: Any, default: Any) -> Any:
+    """A section without a name (e.g. only ``--set dataset.params.x=1``) completes the default section."""
+    if given is None:
+        return default
+    if not isinstance(given, Mapping) or "name" in given:
+        return given
+    base = {"name": default} if isinstance(default, str) else dict(default)
+    params = given.get("params")
+    if isinstance(params, Mapping) and isinstance(base.get("params"), Mapping):
+        params = {**base["params"], **params}
+    return {**base, **given, **({"params": params} if params is not None else {})}
+
+
+def _parse(target: NetworkSpec, data: Mapping[str, Any], where: Location, pm: PluginManager) -> TrainConfig:
+    for key in data:
+        if key not in TOP_LEVEL:
+            raise where.error((str(key),), f"unknown key '{key}'{closest(str(key), TOP_LEVEL)}; "
+                                           f"allowed: {', '.join(TOP_LEVEL)}")
+    values: dict[str, Any] = {"source": where.file}
+    for key, (tp, default) in SCALARS.items():
+        value = data.get(key, default)
+        if value is not None and (not isinstance(value, tp) or isinstance(value, bool)):
+            raise where.error((key,), f"expected {tp.__name__}, got {value!r}")
+        values[key] = value
+    dataset_data = _merged(data.get("dataset"), _search_dataset(target) or DEFAULT_DATASET)
+    dataset = parse_component("dataset", "datasets", dataset_data, where, pm)
+    evaluator = parse_component("evaluator", "evaluators", _merged(data.get("evaluator"), DEFAULT_EVALUATOR),
+                                where, pm)
+    train = parse_options(TrainOptions, data.get("train"), ("train",), where)
+    if train.crop is not None:
+        dataset = _with_crop(dataset, train.crop, where)
+    return TrainConfig(target, dataset, evaluator, train, **values)
+
+
+def load_train_config(target: str, config: str | Path | None = None, overrides: Sequence[str] = (), *,
+                      pm: PluginManager) -> TrainConfig:
+    """Resolve ``target`` and read, override and validate the training config."""
+    if config is not None:
+        data, where = read_yaml(config)
+    else:
+        data, where = {}, Location("<command line>")
+    data, where = apply_overrides(data, overrides, where)
+    model = data.get("model") or {}
+    if not isinstance(model, Mapping) or set(model) - {"params"}:
+        raise where.error(("model",), "expected a mapping {params: {...}} of the model's options")
+    spec = resolve_target(target, pm, model.get("params"))
+    return _parse(spec, {k: v for k, v in data.items() if k != "model"}, where, pm)

@@ -1,0 +1,48 @@
+"""The typed options of ``gasnas train`` (no torch import: the CLI validates them before anything heavy)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from gasnas.options import option
+
+__all__ = ["TrainOptions"]
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """How a fixed network is trained from scratch."""
+
+    epochs: int = option(20, "passes over the training split")
+    batch_size: int = option(8, "images per step")
+    optimizer: Literal["sgd", "adamw"] = option("sgd", "sgd (with momentum) or adamw")
+    lr: float = option(0.02, "peak learning rate")
+    momentum: float = option(0.9, "SGD momentum")
+    weight_decay: float = option(5e-4, "weight decay (not applied to biases and normalisation parameters)")
+    poly_power: float = option(0.9, "the poly schedule: lr * (1 - step / steps) ** poly_power")
+    warmup_steps: int = option(0, "steps of linear warm-up before the poly schedule")
+    aux_weight: float = option(0.4, "weight of each auxiliary loss, for models with auxiliary heads")
+    amp: bool = option(True, "mixed precision (float16 autocast and loss scaling) on CUDA; ignored on CPU")
+    crop: tuple[int, int] | None = option(None, "training crop (height, width); null: the dataset's augment.crop")
+    workers: int = option(0, "data loader worker processes (0: load in the main process)")
+    pin_memory: bool = option(False, "pin loader memory (faster host-to-GPU copies)")
+    steps_per_epoch: int | None = option(None, "cap on steps per epoch (null: one pass over the training split)")
+    eval_every: int = option(1, "evaluate on the val split every this many epochs (and after the last)")
+    eval_batch_size: int | None = option(None, "images per evaluation step (null: batch_size)")
+    eval_split: str = option("val", "the split that picks the best checkpoint")
+    grad_clip: float | None = option(None, "clip the gradient norm to this value (null: no clipping)")
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.eval_every < 1:
+            raise ValueError("epochs, batch_size and eval_every must be >= 1")
+        if self.lr <= 0 or self.weight_decay < 0 or self.poly_power < 0 or self.warmup_steps < 0:
+            raise ValueError("lr must be > 0; weight_decay, poly_power and warmup_steps >= 0")
+        if self.workers < 0:
+            raise ValueError("workers must be >= 0")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ValueError("steps_per_epoch must be >= 1 or null")
+        if self.eval_batch_size is not None and self.eval_batch_size < 1:
+            raise ValueError("eval_batch_size must be >= 1 or null")
+        if self.crop is not None and min(self.crop) < 1:
+            raise ValueError(f"crop must be positive (height, width), got {list(self.crop)}")
