@@ -1,4 +1,4 @@
-"""The commands ``train``, ``eval``, ``export`` and ``benchmark`` (registration only).
+"""The commands ``train``, ``eval``, ``export``, ``benchmark`` and ``compare`` (registration only).
 
 Each command lives in its own module and imports torch inside its function, so ``gasnas --help`` stays fast.
 """
