@@ -93,3 +93,16 @@ def test_data_dependent_models_fall_back_to_the_cpu():
             return self.conv(x) if float(x.sum()) >= 0 else x
 
     assert count(DataDependent(), (1, 1, 2, 2)).macs == 4
+
+
+def test_modules_with_several_inputs_take_a_list_of_shapes():
+    class TwoInputs(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(2, 2, 1, bias=False)
+
+        def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            return self.conv(a) + b
+
+    counts = count(TwoInputs(), [(1, 2, 3, 3), (1, 2, 3, 3)])
+    assert counts.by_op == {"conv": 18 * 2, "elementwise": 18} and counts.params == 4

@@ -105,3 +105,13 @@ def test_stdc_loss_has_main_aux_and_detail_terms():
     weighted = stdc1(3, STDCOptions(aux_weight=0.5, detail_weight=0.0)).train()
     terms = weighted.loss(weighted(x), target, torch.nn.CrossEntropyLoss())
     assert terms["detail_bce"] == 0 and terms["detail_dice"] == 0
+
+
+def test_backbone_costs_match_the_numbers_they_are_known_by():
+    # STDCNet813 / STDCNet1446 are named after their ImageNet MFLOPs (MACs) at 224x224, classifier included:
+    # a 1x1 conv to 1024 channels at 7x7, then 1024 -> 1024 -> 1000 fully connected layers.
+    classifier = 1024 * 1024 * 49 + 1024 * 1024 + 1024 * 1000
+    for layers, named in (((2, 2, 2), 813e6), ((4, 5, 3), 1446e6)):
+        macs = count(STDCNet(layers), (1, 3, 224, 224)).conv_macs + classifier
+        assert abs(macs / named - 1) < 0.01, (layers, macs)
+    assert abs(count(ResNet(), (1, 3, 224, 224)).conv_macs / 1.81e9 - 1) < 0.01  # torchvision: 1.81 GFLOPS
