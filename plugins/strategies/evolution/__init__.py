@@ -1,0 +1,65 @@
+"""The ``evolution`` strategy (registration and options only; no torch imported here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from gasnas import hookimpl
+from gasnas.options import option
+from gasnas.registry import SAMPLING, SUPERNET
+
+
+@dataclass(frozen=True)
+class EvolutionOptions:
+    """Single-path one-shot supernet training, then regularized evolution under a hard latency limit.
+
+    ``budget.epochs`` counts both phases: the first ``budget.epochs - generations`` epochs train the supernet,
+    the last ``generations`` evolve.
+    """
+
+    generations: int = option(2, "epochs of evolution at the end of budget.epochs: the first evaluates the random "
+                                 "initial population, each later one `population` children")
+    path_sampling: Literal["uniform", "under_limit"] = option(
+        "uniform", "paths trained in the supernet: uniform over the space, or only those under the latency limit")
+    population: int = option(16, "architectures alive in the population (regularized evolution's P)")
+    sample_size: int = option(4, "architectures drawn from the population to pick a parent (tournament, S)")
+    mutation_prob: float = option(0.1, "probability that a child changes each choice (at least one changes)")
+    latency_limit: float | None = option(
+        None, "hard limit, in the estimator's unit (ms for timing estimators); null: latency.target_ms, else the "
+              "`limit_quantile` of the estimated latency of random architectures")
+    limit_quantile: float = option(0.5, "quantile of random architectures' latency used when no limit is set")
+    limit_samples: int = option(32, "random architectures whose latency sets the limit when none is given")
+    max_tries: int = option(200, "random or mutated architectures tried to find one under the limit")
+    weight_optimizer: Literal["sgd", "adamw"] = option("sgd", "optimiser of the supernet weights")
+    weight_lr: float = option(0.05, "initial learning rate of the supernet weights (cosine schedule)")
+    weight_lr_min: float = option(1e-3, "final learning rate of the supernet weights")
+    momentum: float = option(0.9, "SGD momentum")
+    weight_decay: float = option(3e-4, "weight decay of the supernet weights")
+    grad_clip: float | None = option(5.0, "clip the weights' gradient norm (null: no clipping)")
+    resize: float = option(1.0, "scale images by this factor for training and scoring (e.g. 0.5 on CPUs); latency "
+                                "is always estimated at the dataset's input size")
+    bn_batches: int = option(2, "train batches that recalibrate each candidate's BN statistics before scoring")
+    val_batches: int | None = option(2, "val batches that score each candidate (null: the whole val split)")
+
+    def __post_init__(self) -> None:
+        if self.generations < 1 or self.population < 2 or self.limit_samples < 1 or self.max_tries < 1:
+            raise ValueError("generations, limit_samples and max_tries must be >= 1, population >= 2")
+        if not 1 <= self.sample_size <= self.population:
+            raise ValueError("sample_size must be between 1 and population")
+        if not 0 <= self.mutation_prob <= 1 or not 0 < self.limit_quantile <= 1:
+            raise ValueError("mutation_prob must be in [0, 1], limit_quantile in (0, 1]")
+        if not 0 < self.resize <= 1:
+            raise ValueError("resize must be in (0, 1]")
+        if self.bn_batches < 0 or (self.val_batches is not None and self.val_batches < 1):
+            raise ValueError("bn_batches must be >= 0, val_batches >= 1 or null")
+        if self.latency_limit is not None and self.latency_limit <= 0:
+            raise ValueError("latency_limit must be > 0 or null")
+
+
+@hookimpl
+def gasnas_register_strategies(registry) -> None:
+    registry.add("evolution", "gasnas_plugins.strategies.evolution.strategy:EvolutionSearch",
+                 options=EvolutionOptions, requires=[SUPERNET, SAMPLING],
+                 description="single-path one-shot supernet, then regularized evolution scored by val mIoU "
+                             "(BN recalibrated) under a hard latency limit; exports the Pareto set")

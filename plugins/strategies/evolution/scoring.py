@@ -1,0 +1,91 @@
+"""Scoring one path of a trained supernet: BN statistics recalibrated for that path, then val mIoU.
+
+The supernet's BN running statistics were accumulated over many paths, which misleads the evaluation of any
+one of them (SPOS, Guo et al. 2020). Before scoring a path its statistics are reset and re-estimated from a few
+train batches (cumulative average, train mode, no gradients); the batches are the same for every candidate, so
+scores are comparable and a resumed search reproduces them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gasnas.api.evaluator import Evaluator
+from gasnas.api.model import as_output
+from gasnas.api.space import Supernet
+
+__all__ = ["PathScorer", "resize_batch"]
+
+
+def resize_batch(images: Tensor, labels: Tensor, scale: float) -> tuple[Tensor, Tensor]:
+    """Images (bilinear) and labels (nearest) scaled by ``scale``; unchanged at 1."""
+    if scale >= 1:
+        return images, labels
+    images = F.interpolate(images, scale_factor=scale, mode="bilinear", align_corners=False,
+                           recompute_scale_factor=False)
+    labels = F.interpolate(labels[:, None].float(), size=images.shape[-2:], mode="nearest")[:, 0].long()
+    return images, labels
+
+
+class PathScorer:
+    """Scores samples on one supernet with fixed calibration and validation batches."""
+
+    def __init__(self, supernet: Supernet, evaluator: Evaluator, dataset: Any, device: torch.device,
+                 calibration: Sequence[tuple[Tensor, Tensor]], validation: Sequence[tuple[Tensor, Tensor]],
+                 resize: float = 1.0) -> None:
+        self.supernet = supernet
+        self.evaluator = evaluator
+        self.dataset = dataset
+        self.device = device
+        self.calibration = list(calibration)
+        self.validation = list(validation)
+        self.resize = resize
+        self.norms = [m for m in supernet.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+    @torch.no_grad()
+    def recalibrate(self, mixing: Mapping[str, Tensor]) -> None:
+        """Re-estimate every BN layer's running statistics on the calibration batches under ``mixing``."""
+        if not self.calibration:
+            return
+        momenta = [m.momentum for m in self.norms]
+        for m in self.norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the calibration batches
+        self.supernet.train()
+        try:
+            for images, _ in self.calibration:
+                self.supernet(self._input(images), mixing)
+        finally:
+            for m, momentum in zip(self.norms, momenta):
+                m.momentum = momentum
+            self.supernet.eval()
+
+    def _input(self, images: Tensor) -> Tensor:
+        x = images.to(self.device)
+        if self.resize < 1:
+            x = F.interpolate(x, scale_factor=self.resize, mode="bilinear", align_corners=False,
+                              recompute_scale_factor=False)
+        return x
+
+    def score(self, sample: Mapping[str, Any]) -> dict[str, float]:
+        """The evaluator's metrics of ``sample``'s path, after recalibrating its BN statistics."""
+        mixing = self.supernet.mixing_for(sample)
+        self.recalibrate(mixing)
+        return self.evaluate(mixing)
+
+    @torch.no_grad()
+    def evaluate(self, mixing: Mapping[str, Tensor]) -> dict[str, float]:
+        self.supernet.eval()
+
+        def forward(images: Tensor) -> Tensor:
+            logits = as_output(self.supernet(self._input(images), mixing)).logits
+            return F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False)
+
+        result = self.evaluator.evaluate(self.supernet, self.validation, dataset=self.dataset, device=self.device,
+                                         forward=forward)
+        return dict(result.metrics)
