@@ -38,6 +38,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "gasnas_plugins.callbacks.console",
     "gasnas_plugins.callbacks.curves",
     "gasnas_plugins.spaces.gas",
+    "gasnas_plugins.spaces.nni",
     "gasnas_plugins.communicators",
     "gasnas_plugins.latency",
     "gasnas_plugins.strategies.differentiable",

@@ -1,0 +1,44 @@
+"""The ``nni`` search space: a user's NNI 3.0 ``ModelSpace`` searched by gasnas (registration only).
+
+Neither torch nor nni is imported here: nni takes seconds to import and is an optional extra
+(``pip install 'gasnas[nni]'``); it is imported when a config uses this space.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from gasnas import hookimpl
+from gasnas.options import option
+from gasnas.registry import SAMPLING, SUPERNET
+
+_IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+@dataclass(frozen=True)
+class NniSpaceOptions:
+    """An NNI ModelSpace class named by import path, and the arguments it is built with."""
+
+    space: str | None = option(None, "import path of the NNI ModelSpace class (or a function returning one), "
+                                     "e.g. 'mypkg.spaces:MySpace'")
+    args: dict[str, Any] = option({}, "keyword arguments of the class (NNI's ModelSpace.args)")
+    num_classes_arg: str | None = option(
+        "num_classes", "keyword through which the dataset's class count is passed, when the class takes it "
+                       "(null: never passed)")
+
+    def __post_init__(self) -> None:
+        if self.space is not None and not _IMPORT_PATH.match(self.space):
+            raise ValueError(f"space: {self.space!r} is not an import path; write 'package.module:ClassName'")
+        if self.num_classes_arg is not None and self.num_classes_arg in self.args:
+            raise ValueError(f"args.{self.num_classes_arg} is passed from the dataset (num_classes_arg); remove it "
+                             "from args or set num_classes_arg: null")
+
+
+@hookimpl
+def gasnas_register_search_spaces(registry) -> None:
+    registry.add("nni", "gasnas_plugins.spaces.nni.adapter:NniSearchSpace", options=NniSpaceOptions,
+                 capabilities=[SUPERNET, SAMPLING],
+                 description="a user's NNI 3.0 ModelSpace (LayerChoice, InputChoice, Repeat, Cell, nni.choice with "
+                             "Mutable layers); samples and exports are NNI sample dicts (needs gasnas[nni])")

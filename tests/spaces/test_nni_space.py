@@ -1,0 +1,204 @@
+"""The ``nni`` space: NNI model spaces searched by gasnas; exports frozen by NNI unchanged."""
+
+from __future__ import annotations
+
+import copy
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from gasnas.architecture import Architecture
+from gasnas.config import load_config
+from gasnas.engine import Engine
+from gasnas.errors import ConfigError, IncompatibleComponentsError
+from gasnas.mutable import SampleValidationError
+from gasnas.reporting import NullReporter
+from gasnas_plugins.spaces.nni import NniSpaceOptions
+from gasnas_plugins.spaces.nni._nni import available
+from nni_fixtures import nni_plugins  # noqa: F401 - a fixture
+
+pytestmark = [pytest.mark.nni, pytest.mark.skipif(not available(), reason="needs the nni extra: gasnas[nni]")]
+
+NNI_CONFIG = """\
+seed: 0
+output: {output}
+dataset: {{name: rectangles}}
+space: {{name: nni, params: {{space: "nni_spaces:{space}"}}}}
+strategy: {{name: differentiable, params: {{warmup_epochs: 0, arch_lr: 0.05, relaxation: softmax, top_k: 2,
+                                          val_batches: 1}}}}
+latency: {{name: flops}}
+evaluator: {{name: test-miou}}
+budget: {{epochs: 2, batch_size: 8, steps_per_epoch: 2}}
+"""
+
+
+@pytest.fixture
+def nni_config(tmp_path: Path, rectangles, nni_plugins):
+    def make(space: str = "AllPrimitives") -> Path:
+        path = tmp_path / f"{space}.yaml"
+        path.write_text(NNI_CONFIG.format(output=tmp_path / "runs", space=space))
+        return path
+
+    return make
+
+
+def space(name: str = "AllPrimitives", **args):
+    from gasnas_plugins.spaces.nni.adapter import NniSearchSpace
+
+    return NniSearchSpace(NniSpaceOptions(space=f"nni_spaces:{name}", args=args))
+
+
+def _search(config: Path, *overrides: str):
+    engine = Engine(load_config(config, list(overrides)), reporter=NullReporter())
+    return engine, engine.run()
+
+
+def test_choices_are_nni_simplify_in_gasnas_names():
+    s = space()
+    nni_space = __import__("nni_spaces").AllPrimitives()
+    assert list(s.choices()) == list(nni_space.simplify())
+    kinds = {label: type(c).__name__ for label, c in s.choices().items()}
+    assert kinds["op"] == kinds["width"] == kinds["depth"] == kinds["cell/op_2_0"] == "Categorical"
+    assert kinds["skip"] == kinds["cell/input_3_1"] == "CategoricalMultiple"
+    assert s.choices()["op"].values == ["conv", "sep", "pool"]  # LayerChoice with named candidates: names
+    assert s.choices()["block0"].values == [0, 1]  # listed candidates: int indices, as NNI's samples
+    assert s.choices()["depth"].values == [1, 2, 3]
+
+
+def test_random_samples_build_with_nni_freeze_and_run():
+    s = space()
+    rng = random.Random(0)
+    for _ in range(3):
+        sample = s.random_sample(rng)
+        net = s.build(sample, 4).eval()
+        assert net(torch.randn(1, 3, 32, 64)).shape == (1, 4, 32, 64)
+
+
+def test_invalid_samples_name_the_label():
+    s = space()
+    sample = s.default_sample()
+    with pytest.raises(SampleValidationError, match="unknown label 'opp' \\(did you mean 'op'\\?\\)"):
+        s.validate({**sample, "opp": "conv"})
+    with pytest.raises(SampleValidationError, match="sample\\['op'\\]: 'cnv' is not a choice"):
+        s.validate({**sample, "op": "cnv"})
+    with pytest.raises(SampleValidationError, match="not in the NNI space"):
+        s.validate({k: v for k, v in sample.items() if k != "width"})
+
+
+def test_one_hot_mixing_computes_the_frozen_network():
+    """Where the supernet keeps the space's modules (LayerChoice, Repeat), mixing_for(sample) gives exactly the
+    output of NNI's freeze(sample) with the same weights."""
+    s = space("Simple")
+    nni_space = s.model_space(4)
+    before = copy.deepcopy(nni_space)
+    from gasnas_plugins.spaces.nni.relax import MixingState, Relaxer
+    from gasnas_plugins.spaces.nni.supernet import NniSupernet
+
+    relaxer = Relaxer(MixingState())
+    supernet = NniSupernet(relaxer.relax(nni_space), relaxer).eval()
+    x = torch.randn(2, 3, 32, 64)
+    for sample in ({"op": "conv5", "depth": 2}, {"op": "pool", "depth": 1}):
+        frozen = before.freeze(sample).eval()
+        with torch.no_grad():
+            assert torch.allclose(supernet(x, supernet.mixing_for(sample)), frozen(x), atol=1e-6)
+
+
+def test_masked_width_with_one_hot_weights_is_the_narrow_layer():
+    from gasnas_plugins.spaces.nni.relax import MaskedLayer, MixingState, ValueSite
+
+    import nni
+
+    mixing = MixingState()
+    layer = torch.nn.Conv2d(3, 12, 3, padding=1)
+    masked = MaskedLayer(layer, ValueSite(nni.choice("w", [8, 12]), "test"), 1, mixing)
+    narrow = torch.nn.Conv2d(3, 8, 3, padding=1)
+    narrow.weight.data, narrow.bias.data = layer.weight.data[:8], layer.bias.data[:8]
+    x = torch.randn(1, 3, 8, 8)
+    mixing.weights, mixing.active = {"w": torch.tensor([1.0, 0.0])}, {"w": [0]}
+    y = masked(x)
+    assert torch.allclose(y[:, :8], narrow(x), atol=1e-6) and y[:, 8:].abs().max() == 0
+
+
+def test_derive_ranks_nni_samples_that_nni_freezes(nni_plugins):
+    s = space()
+    supernet = s.build_supernet(4)
+    gen = torch.Generator().manual_seed(0)
+    probs = {c.key: torch.softmax(torch.randn(len(c.candidates), generator=gen), 0)
+             for c in supernet.relaxed_choices()}
+    derived = supernet.derive(probs, 3)
+    scores = [score for _, score in derived]
+    assert scores == sorted(scores, reverse=True) and len({str(d) for d, _ in derived}) == 3
+    best, _ = derived[0]
+    assert best["op"] == ["conv", "sep", "pool"][int(probs["op"].argmax())]
+    assert best["cell/input_3_0"] != best["cell/input_3_1"]  # distinct inputs, as DARTS derives
+    s.validate(best)
+    nni_model = __import__("nni_spaces").AllPrimitives().freeze(best)
+    assert nni_model(torch.randn(1, 3, 32, 64)).shape == (1, 4, 32, 64)
+
+
+def test_flops_estimate_of_a_sample_is_its_counted_macs():
+    from gasnas.api.latency import LatencyEnv
+    from gasnas_plugins.latency import FlopsOptions
+    from gasnas_plugins.latency.flops import FlopsEstimator
+    from gasnas_plugins.runtime.macs import count
+
+    s = space("Simple")
+    flops = FlopsEstimator(FlopsOptions(), LatencyEnv(num_classes=4))
+    shape = (1, 3, 32, 64)
+    expected = flops.expected(s, shape)
+    supernet = s.build_supernet(4)
+    for sample in ({"op": "conv5", "depth": 2}, {"op": "pool", "depth": 1}):
+        macs = count(s.build(sample, 4).eval(), (shape,)).macs / 1e9
+        assert flops.estimate(s, sample, shape) == pytest.approx(macs, rel=1e-6)
+        assert float(expected(supernet.mixing_for(sample))) == pytest.approx(macs, rel=1e-6)
+
+
+def test_search_with_latency_term_exports_what_nni_freezes(nni_config):
+    engine, result = _search(nni_config())
+    best = Architecture.load(engine.run_dir.path / "architecture.yaml")
+    assert best.space_name == "nni" and best.metadata["estimated_latency"] > 0
+    assert best.space_params["space"] == "nni_spaces:AllPrimitives"
+    nni_model = __import__("nni_spaces").AllPrimitives().freeze(dict(best.sample))  # the user's own class
+    assert nni_model(torch.randn(1, 3, 32, 64)).shape == (1, 4, 32, 64)
+    assert "expected_latency_ms" in result.metrics and len(result.architectures) == 2
+
+
+@pytest.mark.slow
+def test_raising_beta_lowers_the_derived_latency_of_an_nni_space(nni_config):
+    def derived(beta: float) -> float:
+        _, result = _search(nni_config(), f"strategy.params.beta={beta}", "budget.epochs=4")
+        return result.best.metadata["estimated_latency"]
+
+    free, constrained = derived(0.0), derived(20.0)
+    assert constrained < 0.85 * free, (free, constrained)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("WithNumerical", "label 'dropout' is a Numerical choice"),
+    ("WithConcatInput", "InputChoice 'pick' .* reduces with 'concat'"),
+    ("WithKernelChoice", "MutableConv2d 'extra' has choices in its arguments \\(kernel_size="),
+    ("WithDanglingChoice", "Scaled 'scale' has choices in its arguments"),
+])
+def test_primitives_a_supernet_cannot_relax_are_refused_before_training(name, message):
+    s = space(name)
+    s.random_sample(random.Random(0))  # sampling strategies can still search them
+    with pytest.raises(IncompatibleComponentsError, match=message):
+        s.build_supernet(4)
+
+
+def test_incompatible_space_fails_the_search_before_any_epoch(nni_config):
+    with pytest.raises(IncompatibleComponentsError, match="'dropout' is a Numerical choice"):
+        _search(nni_config("WithNumerical"))
+
+
+def test_config_mistakes_are_config_errors(nni_config):
+    with pytest.raises(ConfigError, match="name your NNI ModelSpace class by import path"):
+        _search(nni_config(), "space.params={}")
+    with pytest.raises(ConfigError, match="is not an import path; write 'package.module:ClassName'"):
+        load_config(nni_config(), ["space.params.space=nni_spaces.Simple"])
+    with pytest.raises(ConfigError, match="cannot import 'nni_spaces:Nope'"):
+        _search(nni_config(), "space.params.space=nni_spaces:Nope")
+    with pytest.raises(ConfigError, match="building nni_spaces:Simple.* failed: TypeError"):
+        _search(nni_config(), "space.params.space=nni_spaces:Simple", "space.params.args={depth: 3}")
