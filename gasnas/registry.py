@@ -82,6 +82,18 @@ class Component(Generic[T]):
     def default_options(self) -> Any:
         return self.options() if self.options is not None else None
 
+    def example_options(self) -> Any:
+        """Options from the registered ``example`` params (the defaults when there is none)."""
+        if self.options is None:
+            return None
+        from gasnas.options import parse_options
+
+        return parse_options(self.options, self.traits.get("example") or {}, (self.name, "example"))
+
+
+def _example(example: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {} if example is None else {"example": dict(example)}
+
 
 class Registry(Generic[T]):
     """Name -> component for one kind. Plugins call :meth:`add` from their registration hook."""
@@ -113,9 +125,13 @@ class Registry(Generic[T]):
         return component
 
     def add(self, name: str, factory: Callable[..., T] | str, *, options: type | None = None,
-            description: str = "") -> Component[T]:
-        """Register ``factory`` under ``name``; ``options`` is the dataclass of its typed options."""
-        return self._add(name, factory, options, description, {})
+            description: str = "", example: Mapping[str, Any] | None = None) -> Component[T]:
+        """Register ``factory`` under ``name``; ``options`` is the dataclass of its typed options.
+
+        ``example``: params that give a working instance when the defaults do not (required options); the
+        conformance tests build the component with them.
+        """
+        return self._add(name, factory, options, description, _example(example))
 
     def get(self, name: str) -> Component[T]:
         """The component called ``name``; an unknown name lists what exists and suggests the closest."""
@@ -147,9 +163,11 @@ class SearchSpaceRegistry(Registry["SearchSpace"]):
     hook = "gasnas_register_search_spaces"
 
     def add(self, name: str, factory: Callable[..., Any] | str, *, options: type | None = None,
-            description: str = "", capabilities: Iterable[str] = (SUPERNET, SAMPLING)) -> Component:
+            description: str = "", capabilities: Iterable[str] = (SUPERNET, SAMPLING),
+            example: Mapping[str, Any] | None = None) -> Component:
         """Register a search space. ``capabilities``: :data:`SUPERNET` and/or :data:`SAMPLING`."""
-        return self._add(name, factory, options, description, {"capabilities": frozenset(capabilities)})
+        return self._add(name, factory, options, description,
+                         {"capabilities": frozenset(capabilities), **_example(example)})
 
 
 class StrategyRegistry(Registry["SearchStrategy"]):
@@ -158,9 +176,10 @@ class StrategyRegistry(Registry["SearchStrategy"]):
     hook = "gasnas_register_strategies"
 
     def add(self, name: str, factory: Callable[..., Any] | str, *, options: type | None = None,
-            description: str = "", requires: Iterable[str] = ()) -> Component:
+            description: str = "", requires: Iterable[str] = (),
+            example: Mapping[str, Any] | None = None) -> Component:
         """Register a search strategy. ``requires``: the space capabilities it needs."""
-        return self._add(name, factory, options, description, {"requires": frozenset(requires)})
+        return self._add(name, factory, options, description, {"requires": frozenset(requires), **_example(example)})
 
 
 class LatencyEstimatorRegistry(Registry["LatencyEstimator"]):

@@ -34,6 +34,6 @@ def test_options_are_frozen_typed_documented_and_round_trip(comp):
     assert dataclasses.is_dataclass(opts) and opts.__dataclass_params__.frozen
     for f in dataclasses.fields(opts):
         assert f.metadata.get("help"), f"option {comp.name}.{f.name} has no help text"
-    default = opts()
-    assert parse_options(opts, options_to_dict(default)) == default
+    example = comp.example_options()  # the defaults, or the registered example params
+    assert parse_options(opts, options_to_dict(example)) == example
     assert options_schema(opts)["type"] == "object"
