@@ -1,0 +1,1 @@
+"""``encdec``: an encoder-decoder search space, written from scratch as a gasnas plugin (an example)."""

@@ -1,0 +1,1 @@
+"""``random-search``: a multi-trial search strategy as a third-party gasnas plugin (an example)."""
