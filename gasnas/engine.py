@@ -299,6 +299,9 @@ class Engine:
         input_shape = (1, 3, *self.dataset.input_size)
         if self.latency is not None:
             self.latency.prepare(self.space, input_shape)
+        # Building components and measuring a latency table may draw random numbers (e.g. initialising the blocks
+        # it times), or not when a cache answers: seed again so that the search never depends on what was cached.
+        seed_everything(cfg.seed)
         if self.dist.is_main:
             self.pm.hook.gasnas_search_started(run=self.run)
         started = time.perf_counter()
