@@ -43,6 +43,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "gasnas_plugins.latency",
     "gasnas_plugins.strategies.differentiable",
     "gasnas_plugins.strategies.evolution",
+    "gasnas_plugins.strategies.nni",
     "gasnas_plugins.models",
     "gasnas_plugins.datasets",
     "gasnas_plugins.evaluators",

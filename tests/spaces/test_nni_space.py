@@ -19,7 +19,8 @@ from gasnas_plugins.spaces.nni import NniSpaceOptions
 from gasnas_plugins.spaces.nni._nni import available
 from nni_fixtures import nni_plugins  # noqa: F401 - a fixture
 
-pytestmark = [pytest.mark.nni, pytest.mark.skipif(not available(), reason="needs the nni extra: gasnas[nni]")]
+pytestmark = [pytest.mark.nni, pytest.mark.skipif(not available(), reason="needs the nni extra: gasnas[nni]"),
+              pytest.mark.filterwarnings("ignore::RuntimeWarning:nni.nas.nn.pytorch.layers")]
 
 NNI_CONFIG = """\
 seed: 0

@@ -1,0 +1,59 @@
+"""The ``nni`` strategy: NNI 3.0's strategies on gasnas spaces, data and evaluators (registration only).
+
+No torch or nni here: nni is the optional extra ``gasnas[nni]`` and is imported when a config uses it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from gasnas import hookimpl
+from gasnas.options import option
+from gasnas.registry import SAMPLING
+
+#: NNI strategies that train one weight-sharing supernet (need a space NNI can relax: gas, nni)
+ONE_SHOT = ("DARTS", "GumbelDARTS", "RandomOneShot")
+#: NNI strategies that train and score one network per trial (any space that samples and builds)
+MULTI_TRIAL = ("Random", "RegularizedEvolution")
+
+
+@dataclass(frozen=True)
+class NniStrategyOptions:
+    """An NNI strategy by its class name, with NNI's own keyword arguments, on gasnas's data and evaluator."""
+
+    algorithm: Literal["DARTS", "GumbelDARTS", "RandomOneShot", "Random", "RegularizedEvolution"] = option(
+        "DARTS", "NNI strategy class (nni.nas.strategy): one-shot DARTS, GumbelDARTS, RandomOneShot; "
+                 "multi-trial Random, RegularizedEvolution")
+    kwargs: dict[str, Any] = option({}, "keyword arguments of the NNI strategy class, e.g. {arc_learning_rate: "
+                                        "0.01} or {population_size: 8, sample_size: 4}")
+    weight_lr: float = option(0.05, "SGD learning rate of the network weights (cosine schedule), as the "
+                                    "differentiable strategy")
+    weight_lr_min: float = option(1e-3, "final learning rate of the weights")
+    momentum: float = option(0.9, "SGD momentum")
+    weight_decay: float = option(3e-4, "weight decay of the weights")
+    top_k: int = option(5, "multi-trial: the best trained networks to return (NNI's one-shot export gives one)")
+    trials: int = option(10, "multi-trial: networks to train and score")
+    trial_epochs: int = option(1, "multi-trial: epochs each network trains from scratch (steps capped by "
+                                  "budget.steps_per_epoch)")
+    penalty: float = option(0.0, "one-shot DARTS/GumbelDARTS: scale of NNI's ProfilerPenalty on the config's "
+                                 "block-table latency estimator. NNI 3.0 computes it from detached probabilities, "
+                                 "so it does not move the architecture; kept to compare like for like")
+    val_batches: int | None = option(4, "validation batches scored by the gasnas evaluator (null: all)")
+
+    def __post_init__(self) -> None:
+        if self.trials < 1 or self.trial_epochs < 1 or self.top_k < 1:
+            raise ValueError("trials, trial_epochs and top_k must be >= 1")
+        if self.penalty < 0 or self.weight_lr <= 0:
+            raise ValueError("penalty must be >= 0 and weight_lr > 0")
+        if self.penalty > 0 and self.algorithm not in ("DARTS", "GumbelDARTS"):
+            raise ValueError(f"penalty: NNI's {self.algorithm} takes no latency penalty (DARTS and GumbelDARTS do)")
+
+
+@hookimpl
+def gasnas_register_strategies(registry) -> None:
+    registry.add("nni", "gasnas_plugins.strategies.nni.strategy:NniStrategy", options=NniStrategyOptions,
+                 requires=[SAMPLING],
+                 description="NNI 3.0's strategies (DARTS, GumbelDARTS, RandomOneShot, Random, "
+                             "RegularizedEvolution) on gasnas spaces with gasnas's data and evaluator (needs "
+                             "gasnas[nni])")
