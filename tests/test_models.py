@@ -115,3 +115,18 @@ def test_backbone_costs_match_the_numbers_they_are_known_by():
         macs = count(STDCNet(layers), (1, 3, 224, 224)).conv_macs + classifier
         assert abs(macs / named - 1) < 0.01, (layers, macs)
     assert abs(count(ResNet(), (1, 3, 224, 224)).conv_macs / 1.81e9 - 1) < 0.01  # torchvision: 1.81 GFLOPS
+
+
+def test_dynamic_size_onnx_export_follows_the_input_size():
+    import numpy as np
+
+    from gasnas_plugins.runtime.export import export_onnx
+    from gasnas_plugins.runtime.timing import ort_session
+
+    model = bisenetv2(3).eval()
+    session, _ = ort_session(export_onnx(model, (1, 3, 64, 128), dynamic_batch=True, dynamic_size=True), "cpu",
+                             threads=1)
+    x = torch.randn(2, 3, 100, 200)
+    (out,) = session.run(None, {"input": x.numpy()})
+    with torch.no_grad():
+        assert np.abs(out - model(x).numpy()).max() < 1e-3

@@ -43,6 +43,8 @@ def test_eval_mode_returns_logits_at_input_size(comp):
         out = model(torch.randn(SHAPE))
     assert isinstance(out, torch.Tensor), "eval mode must return the logits tensor only"
     assert out.shape == (1, NUM_CLASSES, *SHAPE[2:])
+    with torch.no_grad():  # a size that is no multiple of the output stride still gives input-size logits
+        assert model(torch.randn(1, 3, 50, 100)).shape == (1, NUM_CLASSES, 50, 100)
 
 
 @pytest.mark.parametrize("comp", MODELS)
