@@ -45,15 +45,18 @@ PENALTY_NOTE = ("no effect: NNI 3.0 computes its DARTS-family penalty from detac
 
 @contextmanager
 def _quiet_logs() -> Iterator[None]:
-    """NNI logs every cell's sorted weights at INFO and Lightning its devices and tips: keep warnings only."""
-    loggers = [logging.getLogger(name) for name in ("nni", "pytorch_lightning", "lightning", "lightning.pytorch")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING)
+    """NNI logs every cell's sorted weights at INFO and warns that one-shot strategies need no validation loader;
+    Lightning logs its devices and tips: keep NNI's errors and Lightning's warnings."""
+    levels = {"nni": logging.ERROR, "pytorch_lightning": logging.WARNING, "lightning": logging.WARNING,
+              "lightning.pytorch": logging.WARNING}
+    loggers = [logging.getLogger(name) for name in levels]
+    previous = [lg.level for lg in loggers]
+    for lg, level in zip(loggers, levels.values()):
+        lg.setLevel(level)
     try:
         yield
     finally:
-        for lg, level in zip(loggers, levels):
+        for lg, level in zip(loggers, previous):
             lg.setLevel(level)
 
 
@@ -113,7 +116,11 @@ class NniStrategy(SearchStrategy):
 
             if ctx.latency is None:
                 raise ConfigError("strategy.params.penalty needs a latency section (a lut or flops estimator)")
-            profiler = latency_profiler(ctx.space, ctx.latency, ctx.input_shape, ctx.num_classes)
+            import torch
+
+            devices = [ctx.device.index or 0] if ctx.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):  # the same run with and without a penalty
+                profiler = latency_profiler(ctx.space, ctx.latency, ctx.input_shape, ctx.num_classes)
             baseline = ctx.latency_target_ms or self._uniform(profiler)
             kwargs["penalty"] = {"profiler": profiler, "baseline": baseline, "scale": o.penalty}
         cls = getattr(require("nni.nas.strategy"), o.algorithm)
