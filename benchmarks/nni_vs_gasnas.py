@@ -113,7 +113,8 @@ def main() -> None:
     config = tmp / "search.yaml"
     h, w = args.size
     config.write_text(CONFIG.format(output=tmp / "runs", h=h, w=w, train=2 * args.steps * args.batch,
-                                    cells=args.cells, nodes=args.nodes, reduction=args.cells // 2, latency=args.latency, epochs=args.epochs,
+                                    cells=args.cells, nodes=args.nodes, reduction=args.cells // 2, latency=args.latency,
+                                    epochs=args.epochs,
                                     batch=args.batch, steps=args.steps))
     from gasnas.config import load_config
     from gasnas.plugins import get_plugin_manager

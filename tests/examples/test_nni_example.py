@@ -14,7 +14,8 @@ import pytest
 from examples_support import EXAMPLES, ROOT
 from gasnas_plugins.spaces.nni._nni import available
 
-pytestmark = [pytest.mark.nni, pytest.mark.skipif(not available(), reason="needs the nni extra: gasnas[nni]")]
+pytestmark = [pytest.mark.nni, pytest.mark.skipif(not available(), reason="needs the nni extra: gasnas[nni]"),
+              pytest.mark.filterwarnings("ignore::RuntimeWarning:nni.nas.nn.pytorch.layers")]
 
 FOLDER = EXAMPLES / "nni_space"
 #: appended to the commands so that they run in seconds
@@ -34,6 +35,15 @@ def test_the_docs_page_shows_every_file_and_the_readme_commands():
     files = sorted(str(p.relative_to(ROOT)) for p in FOLDER.iterdir() if p.suffix in (".py", ".yaml"))
     assert sorted(included) == files
     assert _commands((FOLDER / "README.md").read_text()) == _commands(page.split("## The commands", 1)[1])
+
+
+def test_the_pages_python_runs(capsys):
+    page = (ROOT / "docs" / "nni.md").read_text()
+    blocks = [code for code in re.findall(r"```python\n(.*?)```", page, re.S) if "--8<--" not in code]
+    assert blocks
+    for code in blocks:
+        exec(compile(code, "<docs/nni.md>", "exec"), {})
+    assert "cell0/op_2_0" in capsys.readouterr().out
 
 
 @pytest.mark.slow

@@ -94,7 +94,8 @@ def test_one_hot_mixing_computes_the_frozen_network():
     s = space("Simple")
     nni_space = s.model_space(4)
     before = copy.deepcopy(nni_space)
-    from gasnas_plugins.spaces.nni.relax import MixingState, Relaxer
+    from gasnas_plugins.spaces.nni.mixed import MixingState
+    from gasnas_plugins.spaces.nni.relax import Relaxer
     from gasnas_plugins.spaces.nni.supernet import NniSupernet
 
     relaxer = Relaxer(MixingState())
@@ -107,7 +108,7 @@ def test_one_hot_mixing_computes_the_frozen_network():
 
 
 def test_masked_width_with_one_hot_weights_is_the_narrow_layer():
-    from gasnas_plugins.spaces.nni.relax import MaskedLayer, MixingState, ValueSite
+    from gasnas_plugins.spaces.nni.mixed import MaskedLayer, MixingState, ValueSite
 
     import nni
 
@@ -203,3 +204,43 @@ def test_config_mistakes_are_config_errors(nni_config):
         _search(nni_config(), "space.params.space=nni_spaces:Nope")
     with pytest.raises(ConfigError, match="building nni_spaces:Simple.* failed: TypeError"):
         _search(nni_config(), "space.params.space=nni_spaces:Simple", "space.params.args={depth: 3}")
+
+
+@pytest.mark.parametrize("values, n_chosen, probes", [
+    ([3, 5, 7], None, [3, 4, "3", 5.0, True, [3]]),
+    (["conv", "pool"], None, ["conv", "cnv", ["conv"], None]),
+    ([0, 1, 2], 1, [[0], [2], [3], 0, [0, 1], []]),
+    ([0, 1, 2], 2, [[0, 1], [1, 0], [0, 0], [0], [0, 3], (0, 1), "ab"]),
+])
+def test_gasnas_choices_mean_what_nni_choices_mean(values, n_chosen, probes):
+    """gasnas.mutable's Categorical / CategoricalMultiple accept, default and enumerate as NNI's do."""
+    import nni.mutable as nm
+
+    from gasnas import mutable as gm
+
+    if n_chosen is None:
+        ours, theirs = gm.Categorical(values, label="x"), nm.Categorical(values, label="x")
+    else:
+        ours, theirs = gm.CategoricalMultiple(values, n_chosen=n_chosen, label="x"), nm.CategoricalMultiple(
+            values, n_chosen=n_chosen, label="x")
+    assert ours.default() == theirs.default()
+    assert ours.grid() == list(theirs.grid())
+    def nni_accepts(value) -> bool:
+        try:
+            return theirs.check_contains({"x": value}) is None
+        except TypeError:  # NNI 3.0 raises, rather than reports, on a scalar for a CategoricalMultiple
+            return False
+
+    for value in probes:
+        assert (ours.check(value) is None) == nni_accepts(value), value
+
+
+def test_evolution_strategy_searches_an_nni_space_under_a_latency_limit(nni_config):
+    engine, result = _search(nni_config(), "strategy.name=evolution", "budget.epochs=3",
+                             "strategy.params={generations: 2, population: 3, sample_size: 2, limit_samples: 4, "
+                             "val_batches: 1, bn_batches: 1}")
+    limit = max(a.metadata["estimated_latency"] for a in result.architectures)
+    for arch in result.architectures:
+        engine.space.validate(arch.sample)
+    nni_model = __import__("nni_spaces").AllPrimitives().freeze(dict(result.best.sample))
+    assert nni_model(torch.randn(1, 3, 32, 64)).shape == (1, 4, 32, 64) and limit > 0

@@ -108,6 +108,7 @@ budget: {{epochs: 1, batch_size: 4, steps_per_epoch: 1}}
     assert model(torch.randn(1, 3, 32, 64)).shape == (1, 4, 32, 64)
 
 
+@pytest.mark.slow
 def test_nni_penalty_runs_from_gasnas_costs_and_says_it_has_no_effect(gas_config, nni_plugins):
     _, result = _nni(gas_config, "{algorithm: DARTS, penalty: 1.0}", "latency.name=flops", "latency.params={}")
     assert "no effect" in result.best.metadata["nni_penalty"]

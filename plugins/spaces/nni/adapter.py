@@ -113,7 +113,8 @@ class NniSearchSpace(SearchSpace):
         m = require("nni.mutable")
         choices: dict[str, Mutable] = {}
         constraints = []
-        for label, mutable in space.simplify().items():
+        for nni_label, mutable in space.simplify().items():
+            label = str(nni_label)  # NNI's labels are a str subclass, which YAML and checkpoints refuse
             if isinstance(mutable, m.Categorical):
                 choices[label] = Categorical(mutable.values, label=label, default=mutable.default())
             elif isinstance(mutable, m.CategoricalMultiple):
@@ -171,7 +172,8 @@ class NniSearchSpace(SearchSpace):
 
     def build_supernet(self, num_classes: int, *, keep_originals: bool = False):
         """The relaxed space; raises :class:`IncompatibleComponentsError` for what cannot be relaxed."""
-        from gasnas_plugins.spaces.nni.relax import MixingState, Relaxer
+        from gasnas_plugins.spaces.nni.mixed import MixingState
+        from gasnas_plugins.spaces.nni.relax import Relaxer
         from gasnas_plugins.spaces.nni.supernet import NniSupernet
 
         numerical = [label for label, m in self._choices.items() if isinstance(m, Numerical)]

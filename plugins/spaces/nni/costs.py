@@ -14,10 +14,11 @@ relaxed weights, which is what the differentiable strategy's latency term needs.
 
 Ours, and approximate: in the expectation, a choice nested inside another choice's candidate adds its
 difference from the reference weighted by the probability, under uniform weights, that the enclosing candidate
-is chosen (the expectation is linear in each choice's weights, so it cannot hold their product); a ``Repeat`` whose depth combines several labels, and shape-agnostic layers downstream of a
-channel choice, are costed at the reference; a layer whose input and output widths are different labels
-varies with its output label (the other at the reference). With ``flops`` and ``LayerChoice``/``Cell``/
-``Repeat`` choices the sum is exact: MACs add up.
+is chosen (the expectation is linear in each choice's weights, so it cannot hold their product); a ``Repeat``
+whose depth combines several labels, and shape-agnostic layers downstream of a channel choice, are costed at
+the reference; a layer whose input and output widths are different labels varies with its output label (the
+other at the reference). With ``flops`` and ``LayerChoice``/``Cell``/``Repeat`` choices the sum is exact:
+MACs add up.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from torch import nn
 
 from gasnas.api.space import Block, CostTerm
 from gasnas.errors import LatencyError
-from gasnas_plugins.spaces.nni.relax import MaskedLayer, MixedCell, MixedLayer, MixedRepeat, Site
+from gasnas_plugins.spaces.nni.mixed import MaskedLayer, MixedCell, MixedLayer, MixedRepeat
+from gasnas_plugins.spaces.nni.relax import Site
 
 if TYPE_CHECKING:
     from gasnas_plugins.spaces.nni.adapter import NniSearchSpace
@@ -70,9 +72,10 @@ class NetworkCosts:
                 for value_site in site.info["sites"].values():
                     for label, leaf in value_site.leaves.items():
                         self.reference[label] = max(leaf.values)
-        self.whole = Block(f"nni.network:{space.fingerprint()}:{_digest(json.dumps(self.reference, sort_keys=True))}"
-                           f":classes={num_classes}", (tuple(input_shape),),
-                           lambda: space.build(self.reference, num_classes))
+        network = space.build(self.reference, num_classes)  # its structure keys the table: edits re-measure it
+        self.whole = Block(f"nni.network:{space.fingerprint()}:{_digest(repr(network))}"
+                           f":{_digest(json.dumps(self.reference, sort_keys=True))}:classes={num_classes}",
+                           (tuple(input_shape),), lambda: space.build(self.reference, num_classes))
         self.children: dict[tuple[int, int], list[Site]] = {}
         for site in self.sites:
             if site.parent is not None:

@@ -16,7 +16,8 @@ import torch
 from torch import Tensor, nn
 
 from gasnas.api.space import Factor, RelaxedChoice, Supernet, kbest
-from gasnas_plugins.spaces.nni.relax import MixingState, Relaxer, Unit, edge_key, node_options
+from gasnas_plugins.spaces.nni.mixed import MixingState, edge_key
+from gasnas_plugins.spaces.nni.relax import Relaxer, Unit, node_options
 
 __all__ = ["NniSupernet"]
 
