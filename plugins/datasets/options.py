@@ -42,7 +42,7 @@ class DigitScenesOptions:
     test_size: int = option(200, "scenes in the test split")
     seed: int = option(0, "generator seed: the same seed always gives the same scenes")
     digits_per_scene: tuple[int, int] = option((3, 7), "fewest and most digits in a scene")
-    digit_height: tuple[int, int] = option((12, 56), "smallest and largest digit height in pixels for 128-pixel "
+    digit_height: tuple[int, int] = option((16, 48), "smallest and largest digit height in pixels for 128-pixel "
                                                      "high scenes (scaled with the scene height)")
     distractors: int = option(4, "most digit-like strokes (labelled background) in a scene")
     cache_dir: str | None = option(None, "where generated scenes are cached; null: $GASNAS_CACHE_DIR/digit-scenes, "

@@ -1,10 +1,11 @@
 """The digit-scenes generator: street-like scenes of real handwritten digits, in NumPy.
 
-Each scene has a sky/ground background split at a random horizon, low-frequency colour variation, a fine
+Each scene has a light sky/ground background split at a random horizon, low-frequency colour variation, a fine
 texture, a few building-like blocks, digit-like distractor strokes (labelled background) and 3-7 digits of
-scikit-learn's bundled 8x8 handwriting (1,797 images) scaled to 12-56 pixels, each in its own colour and
-contrast, placed with limited overlap (a later digit occludes an earlier one). Telling the digits apart needs
-context (a whole digit, up to 56 pixels); labelling their thin strokes needs detail.
+scikit-learn's bundled 8x8 handwriting (1,797 images) scaled to 16-48 pixels, each in its own ink colour and
+contrast (always darker than what lies under it), placed with limited overlap (a later digit occludes an
+earlier one). Telling the digits apart needs context (a whole digit, up to 48 pixels); labelling their thin
+strokes needs detail.
 
 Everything is drawn from one ``numpy.random.Generator``: the same seed gives the same scenes, bit for bit.
 Bump :data:`GENERATOR_VERSION` whenever a change alters the output, so that caches are regenerated.
@@ -19,12 +20,14 @@ import numpy as np
 
 __all__ = ["GENERATOR_VERSION", "SceneParams", "load_source_digits", "partition_sources", "generate_scenes"]
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 #: share of the source digits that each split draws from (stratified by digit); splits never share one
 SPLIT_FRACTIONS = {"train": 0.7, "val": 0.15, "test": 0.15}
 #: the scene height the digit heights are given for
 REFERENCE_HEIGHT = 128
 MAX_OVERLAP = 0.25  # largest share of a new digit's pixels that may cover earlier digits
+LIGHT = 0.45  # darkest background channel value
+INK_CONTRAST = (0.3, 0.6)  # how much darker than what lies under them digits and strokes are
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ def _upsample(grid: np.ndarray, height: int, width: int) -> np.ndarray:
 
 def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     """Sky over ground at a random horizon, colour drift, texture and building-like blocks: ``H x W x 3``."""
-    sky, ground = rng.random(3, dtype=np.float32), rng.random(3, dtype=np.float32)
+    sky, ground = _light(rng), _light(rng)
     horizon = rng.uniform(0.3, 0.65) * height
     t = 1.0 / (1.0 + np.exp(-(np.arange(height, dtype=np.float32) - horizon) / (0.03 * height)))
     img = (sky[None, :] * (1 - t)[:, None] + ground[None, :] * t[:, None])[:, None, :]
@@ -91,16 +94,23 @@ def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray
         top = int(rng.uniform(0.05, 0.5) * horizon)
         left = int(rng.integers(0, width))
         right = min(width, left + int(rng.uniform(0.05, 0.25) * width))
-        img[top:int(horizon), left:right] = 0.4 * img[top:int(horizon), left:right] + 0.6 * rng.random(3)
+        img[top:int(horizon), left:right] = 0.4 * img[top:int(horizon), left:right] + 0.6 * _light(rng)
     return img.astype(np.float32)
 
 
-def _contrasting_colour(rng: np.random.Generator, patch: np.ndarray) -> np.ndarray:
-    """A colour whose brightness differs from ``patch``'s mean by a random contrast."""
-    level = float(patch.mean()) if patch.size else 0.5
-    contrast = rng.uniform(0.3, 0.7)
-    target = level - contrast if level > 0.5 else level + contrast
-    return np.clip(target + rng.normal(0, 0.12, 3), 0, 1).astype(np.float32)
+def _light(rng: np.random.Generator) -> np.ndarray:
+    """A random colour bright enough for dark ink to stand out on it."""
+    return (LIGHT + (1 - LIGHT) * rng.random(3)).astype(np.float32)
+
+
+def _ink(rng: np.random.Generator, patch: np.ndarray) -> np.ndarray:
+    """A colour darker than ``patch``'s mean by a random contrast, in a random hue: ink, not paint.
+
+    One polarity (dark on light) for digits and distractors alike keeps the task about shapes: a network need not
+    first learn that a digit may be darker or brighter than what lies under it."""
+    level = float(patch.mean()) if patch.size else 0.75
+    target = level - rng.uniform(*INK_CONTRAST)
+    return np.clip(target + rng.normal(0, 0.1, 3), 0, 1).astype(np.float32)
 
 
 def _blend(img: np.ndarray, alpha: np.ndarray, top: int, left: int, colour: np.ndarray) -> None:
@@ -127,7 +137,7 @@ def _stroke(rng: np.random.Generator, img: np.ndarray, scale: float, heights: tu
     yy, xx = np.mgrid[top:bottom, left:right].astype(np.float32)
     dist = np.sqrt((yy[..., None] - pts[:, 0]) ** 2 + (xx[..., None] - pts[:, 1]) ** 2).min(-1)
     alpha = np.clip(thickness / 2 - dist + 0.5, 0, 1).astype(np.float32)
-    _blend(img, alpha, top, left, _contrasting_colour(rng, img[top:bottom, left:right]))
+    _blend(img, alpha, top, left, _ink(rng, img[top:bottom, left:right]))
 
 
 def _digit(rng: np.random.Generator, img: np.ndarray, label: np.ndarray, glyph: np.ndarray, cls: int,
@@ -148,7 +158,7 @@ def _digit(rng: np.random.Generator, img: np.ndarray, label: np.ndarray, glyph: 
             break
     else:
         return False  # crowded: leave this digit out
-    _blend(img, alpha, top, left, _contrasting_colour(rng, img[top:top + h, left:left + w]))
+    _blend(img, alpha, top, left, _ink(rng, img[top:top + h, left:left + w]))
     label[top:top + h, left:left + w][mask] = cls + 1
     return True
 
