@@ -66,8 +66,9 @@ def evaluate(checkpoint: Path, split: str, flip: bool | None, scales: str | None
     out_dir.mkdir(parents=True, exist_ok=True)
     names = list(dataset.class_names) or [str(c) for c in range(dataset.num_classes)]
     rows = [(name, "-" if v != v else f"{v:.4f}") for name, v in result.per_class.items()]
-    console.print(table(f"{trained.spec.describe()} on {dataset_name(trained)} {split}", ["class", "IoU"], rows,
-                        caption="  ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())))
+    rows += [(f"[bold]{k}[/]", f"[bold]{v:.4f}[/]") for k, v in result.metrics.items()]
+    console.print(f"{trained.spec.describe()} on {dataset_name(trained)} {split}", soft_wrap=True)
+    console.print(table("", ["class", "IoU"], rows))
     files: dict[str, Path] = {}
     if result.confusion is not None:
         files["confusion"] = plot_confusion(result.confusion.numpy(), names, out_dir / f"eval-{split}-confusion.png",

@@ -70,7 +70,8 @@ def plot_predictions(images: Sequence[np.ndarray], truths: Sequence[np.ndarray],
     height, width = images[0].shape[:2]
     panel_w = 4.0
     panel_h = panel_w * height / width
-    fig, axes = plt.subplots(rows, 3, figsize=(3 * panel_w, rows * panel_h + 1.3), squeeze=False)
+    legend_h = 0.35 + 0.2 * ((len(class_names) + 1 + 6) // 7)
+    fig, axes = plt.subplots(rows, 3, figsize=(3 * panel_w, rows * panel_h + legend_h + 0.4), squeeze=False)
     for r, (image, truth, pred) in enumerate(zip(images, truths, preds)):
         for c, (picture, name) in enumerate(((image, "image"), (colorize(truth, palette, ignore_index), "ground truth"),
                                              (colorize(pred, palette, ignore_index), "prediction"))):
@@ -85,7 +86,7 @@ def plot_predictions(images: Sequence[np.ndarray], truths: Sequence[np.ndarray],
     handles.append(Patch(facecolor="white", edgecolor="0.4", label="ignored"))
     fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 7), fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=11)
-    fig.tight_layout(rect=(0, 1.1 / (rows * panel_h + 1.3), 1, 0.97))
+    fig.tight_layout(rect=(0, legend_h / (rows * panel_h + legend_h + 0.4), 1, 0.97))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)

@@ -26,6 +26,8 @@ class TrainOptions:
     amp: bool = option(True, "mixed precision (float16 autocast and loss scaling) on CUDA; ignored on CPU")
     crop: tuple[int, int] | None = option(None, "training crop (height, width); null: the dataset's augment.crop")
     workers: int = option(0, "data loader worker processes (0: load in the main process)")
+    threads: int | None = option(None, "CPU threads torch computes with (null: torch's default); 1 is often "
+                                       "fastest when several jobs share the CPU")
     pin_memory: bool = option(False, "pin loader memory (faster host-to-GPU copies)")
     steps_per_epoch: int | None = option(None, "cap on steps per epoch (null: one pass over the training split)")
     eval_every: int = option(1, "evaluate on the val split every this many epochs (and after the last)")
@@ -38,8 +40,8 @@ class TrainOptions:
             raise ValueError("epochs, batch_size and eval_every must be >= 1")
         if self.lr <= 0 or self.weight_decay < 0 or self.poly_power < 0 or self.warmup_steps < 0:
             raise ValueError("lr must be > 0; weight_decay, poly_power and warmup_steps >= 0")
-        if self.workers < 0:
-            raise ValueError("workers must be >= 0")
+        if self.workers < 0 or (self.threads is not None and self.threads < 1):
+            raise ValueError("workers must be >= 0 and threads >= 1 or null")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise ValueError("steps_per_epoch must be >= 1 or null")
         if self.eval_batch_size is not None and self.eval_batch_size < 1:

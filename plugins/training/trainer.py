@@ -136,6 +136,8 @@ class Trainer:
 
     def fit(self) -> TrainResult:
         started = time.perf_counter()
+        if self.options.threads is not None:
+            torch.set_num_threads(self.options.threads)
         seed_everything(self.config.seed)
         self._build()
         start, best, best_epoch = self._restore()

@@ -80,3 +80,14 @@ def test_train_crop_needs_a_dataset_with_augment_crop(toys, pm, tmp_path):
     path = Architecture({"op": "conv1", "width": 2}, "tiny").save(tmp_path / "a.yaml")
     with pytest.raises(ConfigError, match="train.crop: dataset 'blobs' has no augment.crop option"):
         load_train_config(str(path), overrides=["dataset.name=blobs", "train.crop=[4, 4]"], pm=pm)
+
+
+def test_every_train_option_is_documented():
+    import dataclasses
+    from pathlib import Path
+
+    from gasnas_plugins.training.options import TrainOptions
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "training.md").read_text()
+    missing = [f.name for f in dataclasses.fields(TrainOptions) if f"| `{f.name}` |" not in text]
+    assert not missing, f"docs/training.md does not list train options {missing}"
