@@ -123,6 +123,8 @@ class NniStrategy(SearchStrategy):
                 profiler = latency_profiler(ctx.space, ctx.latency, ctx.input_shape, ctx.num_classes)
             baseline = ctx.latency_target_ms or self._uniform(profiler)
             kwargs["penalty"] = {"profiler": profiler, "baseline": baseline, "scale": o.penalty}
+            ctx.message(f"NNI's {o.algorithm} penalty: {PENALTY_NOTE}; gasnas's differentiable strategy has a latency "
+                        "term that works (strategy.params.beta)")
         cls = getattr(require("nni.nas.strategy"), o.algorithm)
         known = _keywords(cls)
         for key in o.kwargs:
@@ -159,6 +161,7 @@ class NniStrategy(SearchStrategy):
     def search(self, ctx: SearchContext) -> SearchResult:
         from gasnas_plugins.strategies.nni.spaces import nni_model_space
 
+        require("nni.nas.strategy", purpose="for the nni strategy")  # an install hint before anything imports nni
         self._check(ctx)
         o = self.options
         one_shot = o.algorithm in ONE_SHOT

@@ -97,6 +97,11 @@ class EpochReport(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.epoch_times.append(time.perf_counter() - self._started)
         self._progress.__exit__(None, None, None)
+        device = self.ctx.device
+        with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+            self._report(trainer, pl_module)  # reporting draws no random number the search would see
+
+    def _report(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         sample = self.export(pl_module)
         self.samples.append(sample)
         supernet = pl_module.training_module.model
