@@ -215,6 +215,10 @@ class EvolutionSearch(SearchStrategy):
 
     def _result(self, ctx: SearchContext) -> SearchResult:
         scored = list(self.evolution.history.values())
+        if len(scored) > 1 and len({c.score for c in scored}) == 1:
+            ctx.message(f"every one of the {len(scored)} architectures scored val {self.metric} {scored[0].score:.4g}: "
+                        "the supernet cannot tell them apart yet, so the fastest was kept; train it longer "
+                        "(budget.epochs, budget.steps_per_epoch)")
         front = pareto_front(scored)
         best = self.evolution.best()
         ranked = [best] + [c for c in reversed(front) if c.key != best.key]  # best first, then ever faster
