@@ -71,10 +71,12 @@ def test_choices_are_nni_simplify_in_gasnas_names():
 def test_random_samples_build_with_nni_freeze_and_run():
     s = space()
     rng = random.Random(0)
-    for _ in range(3):
+    for classes in (4, 7, 19):  # the dataset's class count reaches the space's num_classes
         sample = s.random_sample(rng)
-        net = s.build(sample, 4).eval()
-        assert net(torch.randn(1, 3, 32, 64)).shape == (1, 4, 32, 64)
+        net = s.build(sample, classes).eval()
+        assert net(torch.randn(1, 3, 32, 64)).shape == (1, classes, 32, 64)
+        supernet = s.build_supernet(classes)
+        assert supernet(torch.randn(1, 3, 32, 64), supernet.mixing_for(sample)).shape == (1, classes, 32, 64)
 
 
 def test_invalid_samples_name_the_label():

@@ -36,9 +36,15 @@ class NniSpaceOptions:
                              "from args or set num_classes_arg: null")
 
 
+#: a working instance for conformance tests and docs: the gas space written as an NNI ModelSpace, searched as one
+EXAMPLE = {"space": "gasnas_plugins.spaces.nni.gas:GasModelSpace",
+           "args": {"preset": "gas-tiny", "cells": 3, "nodes": 2, "channels": 8, "stem_channels": [8, 8, 8],
+                    "reductions": [1]}}
+
+
 @hookimpl
 def gasnas_register_search_spaces(registry) -> None:
     registry.add("nni", "gasnas_plugins.spaces.nni.adapter:NniSearchSpace", options=NniSpaceOptions,
-                 capabilities=[SUPERNET, SAMPLING],
+                 capabilities=[SUPERNET, SAMPLING], example=EXAMPLE,
                  description="a user's NNI 3.0 ModelSpace (LayerChoice, InputChoice, Repeat, Cell, nni.choice with "
                              "Mutable layers); samples and exports are NNI sample dicts (needs gasnas[nni])")

@@ -83,8 +83,9 @@ class NniSearchSpace(SearchSpace):
     def _accepts_classes(self) -> tuple[bool, bool]:
         """(takes the class-count keyword, has a default for it)."""
         arg = self.options.num_classes_arg
+        target = getattr(self.factory, "_init_wrapped", self.factory)  # ModelSpace wraps __init__ as (*args, **kw)
         try:
-            params = inspect.signature(self.factory).parameters
+            params = inspect.signature(target).parameters
         except (TypeError, ValueError):
             return False, False
         if arg is None or arg not in params:
