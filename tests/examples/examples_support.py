@@ -16,7 +16,8 @@ PACKAGES = {"encdec": "custom_space", "random-search": "custom_strategy", "devic
 
 def require_installed(entry_point: str) -> None:
     if not any(ep.name == entry_point for ep in importlib.metadata.entry_points(group="gasnas")):
-        pytest.fail(f"examples/{PACKAGES[entry_point]} is not installed: pip install -e examples/{PACKAGES[entry_point]} "
+        folder = f"examples/{PACKAGES[entry_point]}"
+        pytest.fail(f"{folder} is not installed: pip install -e {folder} "
                     "(the README's test command does)")
 
 

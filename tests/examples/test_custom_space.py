@@ -33,10 +33,11 @@ def test_a_single_path_of_the_supernet_is_the_built_network(space):
         shared = {}  # the supernet's weights of the chosen candidates, under the stand-alone network's names
         for name, tensor in supernet.state_dict().items():
             parts = name.split(".")
-            if parts[0] == "encoder" and parts[2] != f"{sample[f'stage{parts[1]}/block']}@{sample[f'stage{parts[1]}/width']}":
+            k = parts[1] if len(parts) > 1 else ""
+            if parts[0] == "encoder" and parts[2] != f"{sample[f'stage{k}/block']}@{sample[f'stage{k}/width']}":
                 continue
             if parts[0] == "fusions":
-                k = space.options.stages.__len__() - 2 - int(parts[1])
+                k = len(space.options.stages) - 2 - int(parts[1])  # the decoder fuses the deepest skip first
                 if parts[2] != sample[f"stage{k}/skip"]:
                     continue
             if parts[0] in ("encoder", "fusions"):

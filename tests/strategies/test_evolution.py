@@ -79,9 +79,9 @@ def test_regularized_evolution_beats_its_initial_population_and_round_trips():
                         mutation_prob=0.2)
     calls = []
 
-    def score(sample):  # the more 3s the better
+    def score(sample):  # the more 3s the better; ties broken by fewer 0s
         calls.append(sample_key(sample))
-        return sum(v == 3 for v in sample.values()) / 6
+        return sum(v == 3 for v in sample.values()) / 6, sum(v == 0 for v in sample.values())
 
     evo = RegularizedEvolution(proposer, score, population=8, sample_size=3)
     rng = random.Random(0)
@@ -168,7 +168,8 @@ def test_target_or_option_sets_the_limit_and_under_limit_paths_train(gas_config)
     assert bounded.metrics["latency_limit"] == pytest.approx(limit)
     assert all(a.metadata["search_latency"] <= limit for a in bounded.architectures)
     _, option = _search(gas_config, "budget.epochs=2", "strategy.params.generations=1",
-                        "latency.target_ms=1000", f"strategy.params.latency_limit={limit}")
+                        "latency.target_ms=1000", f"strategy.params.latency_limit={limit}",
+                        "strategy.params.val_batches=null")
     assert option.metrics["latency_limit"] == pytest.approx(limit)
 
 
@@ -183,7 +184,8 @@ def test_budget_and_latency_mistakes_are_explained(gas_config):
 
 @pytest.mark.slow
 def test_whole_network_estimators_work_for_evolution(gas_config):
-    _, result = _search(gas_config, "budget.epochs=2", "strategy.params.generations=1", "strategy.params.limit_samples=2",
+    _, result = _search(gas_config, "budget.epochs=2", "strategy.params.generations=1",
+                        "strategy.params.limit_samples=2",
                         "latency.name=onnxruntime", "latency.params={repeats: 3, warmup: 1}")
     assert result.architectures[0].metadata["estimator"].startswith("onnxruntime")
 

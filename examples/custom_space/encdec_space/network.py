@@ -128,7 +128,8 @@ class EncDecSupernet(_Frame, Supernet):
         factors = []
         for choice in self._choices:
             logp = torch.log(probs[choice.key].detach().float().cpu().clamp_min(1e-12)).tolist()
-            factors.append(Factor(tuple((lp, self._partial(choice, name)) for lp, name in zip(logp, choice.candidates))))
+            options = tuple((lp, self._partial(choice, name)) for lp, name in zip(logp, choice.candidates))
+            factors.append(Factor(options))
         return [(sample, score) for score, sample in kbest(factors, top_k)]
 
     def mixing_for(self, sample: Mapping[str, Any]) -> dict[str, Tensor]:

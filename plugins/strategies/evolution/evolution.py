@@ -26,15 +26,23 @@ def sample_key(sample: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A scored architecture: its sample, its estimated latency and its score (val mIoU)."""
+    """A scored architecture: its sample, its estimated latency, its score (val mIoU, higher is better) and a
+    loss (val cross-entropy, lower is better) that breaks ties between equal scores."""
 
     sample: dict[str, Any]
     latency: float
     score: float
+    loss: float = 0.0
 
     @property
     def key(self) -> str:
         return sample_key(self.sample)
+
+    @property
+    def merit(self) -> tuple[float, float]:
+        """What "better" means: the higher score, then the lower loss (a young supernet that predicts one class
+        everywhere gives every path the same mIoU, but not the same loss)."""
+        return self.score, -self.loss
 
 
 def mutate(choices: Mapping[str, Mutable], sample: Mapping[str, Any], prob: float,
@@ -113,11 +121,11 @@ class Proposer:
 class RegularizedEvolution:
     """Aging evolution: a tournament of ``sample_size`` picks the parent, the child joins, the oldest dies.
 
-    ``score(sample) -> float`` is called once per distinct architecture (higher is better); the history keeps
-    every architecture scored, which the Pareto front is computed from.
+    ``score(sample) -> (score, loss)`` is called once per distinct architecture (see :attr:`Candidate.merit`);
+    the history keeps every architecture scored, which the Pareto front is computed from.
     """
 
-    def __init__(self, proposer: Proposer, score: Callable[[Mapping[str, Any]], float], population: int,
+    def __init__(self, proposer: Proposer, score: Callable[[Mapping[str, Any]], tuple[float, float]], population: int,
                  sample_size: int) -> None:
         self.proposer = proposer
         self._score = score
@@ -129,7 +137,8 @@ class RegularizedEvolution:
     def _add(self, sample: dict[str, Any]) -> Candidate:
         key = sample_key(sample)
         if key not in self.history:
-            self.history[key] = Candidate(sample, self.proposer.latency(sample), float(self._score(sample)))
+            score, loss = self._score(sample)
+            self.history[key] = Candidate(sample, self.proposer.latency(sample), float(score), float(loss))
         self.population.append(key)
         return self.history[key]
 
@@ -143,14 +152,14 @@ class RegularizedEvolution:
     def cycle(self, rng: random.Random) -> Candidate:
         """One step: tournament, mutation, scoring of the child, death of the oldest."""
         contestants = rng.sample(self.population, self.sample_size)
-        parent = max(contestants, key=lambda k: self.history[k].score)
+        parent = max(contestants, key=lambda k: self.history[k].merit)
         child = self._add(self.proposer.mutant(self.history[parent].sample, rng))
         self.population.pop(0)
         return child
 
     def best(self) -> Candidate:
         """The best architecture scored so far (all are under the limit); ties go to the faster."""
-        return max(self.history.values(), key=lambda c: (c.score, -c.latency))
+        return max(self.history.values(), key=lambda c: (*c.merit, -c.latency))
 
     def state_dict(self) -> dict[str, Any]:
         return {"population": list(self.population),
@@ -160,14 +169,16 @@ class RegularizedEvolution:
         self.population = list(state["population"])
         self.history = {}
         for record in state["history"]:
-            candidate = Candidate(dict(record["sample"]), float(record["latency"]), float(record["score"]))
+            candidate = Candidate(dict(record["sample"]), float(record["latency"]), float(record["score"]),
+                                  float(record.get("loss", 0.0)))
             self.history[candidate.key] = candidate
 
 
 def pareto_front(candidates: Sequence[Candidate]) -> list[Candidate]:
-    """The non-dominated candidates (no other is both at least as fast and better), fastest first."""
+    """The non-dominated candidates (no other is both at least as fast and better, by :attr:`Candidate.merit`),
+    fastest first."""
     front: list[Candidate] = []
-    for c in sorted(candidates, key=lambda c: (c.latency, -c.score)):
-        if not front or c.score > front[-1].score:
+    for c in sorted(candidates, key=lambda c: (c.latency, -c.score, c.loss)):
+        if not front or c.merit > front[-1].merit:
             front.append(c)
     return front

@@ -20,8 +20,8 @@ def write_front(path: Path, front: Sequence[tuple[str, Candidate]], *, limit: fl
         "latency_limit": limit,
         "latency_unit": unit,
         "metric": metric,
-        "front": [{"id": arch_id, "latency": round(c.latency, 6), metric: round(c.score, 6), "sample": c.sample}
-                  for arch_id, c in front],
+        "front": [{"id": arch_id, "latency": round(c.latency, 6), metric: round(c.score, 6),
+                   "loss": round(c.loss, 6), "sample": c.sample} for arch_id, c in front],
     }
     atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))
     return path

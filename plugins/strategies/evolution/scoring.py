@@ -8,7 +8,7 @@ scores are comparable and a resumed search reproduces them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -36,15 +36,16 @@ class PathScorer:
     """Scores samples on one supernet with fixed calibration and validation batches."""
 
     def __init__(self, supernet: Supernet, evaluator: Evaluator, dataset: Any, device: torch.device,
-                 calibration: Sequence[tuple[Tensor, Tensor]], validation: Sequence[tuple[Tensor, Tensor]],
-                 resize: float = 1.0) -> None:
+                 calibration: Sequence[tuple[Tensor, Tensor]], validation: Iterable[tuple[Tensor, Tensor]],
+                 resize: float = 1.0, ignore_index: int = 255) -> None:
         self.supernet = supernet
         self.evaluator = evaluator
         self.dataset = dataset
         self.device = device
         self.calibration = list(calibration)
-        self.validation = list(validation)
+        self.validation = validation  # a list, or a loader (read again for every candidate)
         self.resize = resize
+        self.ignore_index = ignore_index
         self.norms = [m for m in supernet.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
     @torch.no_grad()
@@ -73,19 +74,31 @@ class PathScorer:
         return x
 
     def score(self, sample: Mapping[str, Any]) -> dict[str, float]:
-        """The evaluator's metrics of ``sample``'s path, after recalibrating its BN statistics."""
+        """The evaluator's metrics of ``sample``'s path and its val cross-entropy (``loss``), after recalibrating
+        its BN statistics."""
         mixing = self.supernet.mixing_for(sample)
         self.recalibrate(mixing)
-        return self.evaluate(mixing)
+        return {**self.evaluate(mixing), "loss": self.loss(mixing)}
+
+    def _logits(self, images: Tensor, mixing: Mapping[str, Tensor]) -> Tensor:
+        logits = as_output(self.supernet(self._input(images), mixing)).logits
+        return F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False)
 
     @torch.no_grad()
     def evaluate(self, mixing: Mapping[str, Tensor]) -> dict[str, float]:
         self.supernet.eval()
-
-        def forward(images: Tensor) -> Tensor:
-            logits = as_output(self.supernet(self._input(images), mixing)).logits
-            return F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False)
-
         result = self.evaluator.evaluate(self.supernet, self.validation, dataset=self.dataset, device=self.device,
-                                         forward=forward)
+                                         forward=lambda images: self._logits(images, mixing))
         return dict(result.metrics)
+
+    @torch.no_grad()
+    def loss(self, mixing: Mapping[str, Tensor]) -> float:
+        """Mean cross-entropy over the labelled val pixels."""
+        self.supernet.eval()
+        total, pixels = 0.0, 0
+        for images, labels in self.validation:
+            labels = labels.to(self.device)
+            logits = self._logits(images, mixing)
+            total += float(F.cross_entropy(logits, labels, ignore_index=self.ignore_index, reduction="sum"))
+            pixels += int((labels != self.ignore_index).sum())
+        return total / max(pixels, 1)

@@ -74,7 +74,7 @@ class EvolutionSearch(SearchStrategy):
         self.evolution = RegularizedEvolution(self.proposer, self._score, o.population, o.sample_size)
         self.metric = ctx.evaluator.primary_metric
         self.scorer = PathScorer(self.supernet, ctx.evaluator, ctx.dataset, ctx.device, self._calibration_batches(ctx),
-                                 self._validation_batches(ctx), o.resize)
+                                 self._validation_batches(ctx), o.resize, ctx.dataset.ignore_index)
         self.probe: dict[str, Any] | None = None
 
     def _calibration_batches(self, ctx: SearchContext) -> list:
@@ -82,10 +82,11 @@ class EvolutionSearch(SearchStrategy):
         loader = ctx.loader("train", train=False, shuffle=True, stream=CALIBRATION_STREAM)
         return [batch for _, batch in zip(range(self.options.bn_batches), loader)]
 
-    def _validation_batches(self, ctx: SearchContext) -> list:
+    def _validation_batches(self, ctx: SearchContext):
+        """The first `val_batches` val batches, held in memory; the whole split's loader when it is null."""
         loader = ctx.loader("val", train=False)
         limit = self.options.val_batches
-        return list(loader) if limit is None else [batch for _, batch in zip(range(limit), loader)]
+        return loader if limit is None else [batch for _, batch in zip(range(limit), loader)]
 
     def _limit(self, ctx: SearchContext) -> float:
         """The option, else latency.target_ms, else the chosen quantile of random architectures' latency."""
@@ -160,19 +161,22 @@ class EvolutionSearch(SearchStrategy):
         """The score of one fixed path under the limit: how far the shared weights have come."""
         if self.probe is None:
             self.probe = self.proposer.random(random.Random(self.ctx.seed * 7919 + 2))
-        return {f"val_{self.metric}": self._score(self.probe), "latency": self.proposer.latency(self.probe)}
+        score, loss = self._score(self.probe)
+        return {f"val_{self.metric}": score, "val_loss": loss, "latency": self.proposer.latency(self.probe)}
 
     # -- phase 2: evolution ---------------------------------------------------------------------------------------
 
-    def _score(self, sample: Mapping[str, Any]) -> float:
-        value = float(self.scorer.score(sample)[self.metric])
+    def _score(self, sample: Mapping[str, Any]) -> tuple[float, float]:
+        """(val metric, val cross-entropy) of ``sample``'s path."""
+        metrics = self.scorer.score(sample)
+        values = torch.tensor([metrics[self.metric], metrics["loss"]], dtype=torch.float64)
         if self.ctx.dist.enabled:  # every rank scores its shard: agree on the mean so the evolution stays in step
             import torch.distributed as dist
 
-            t = torch.tensor([value], device=self.ctx.device)
-            dist.all_reduce(t)
-            value = float(t) / self.ctx.dist.world_size
-        return value
+            values = values.to(self.ctx.device)
+            dist.all_reduce(values)
+            values = values.cpu() / self.ctx.dist.world_size
+        return float(values[0]), float(values[1])
 
     def evolve(self, ctx: SearchContext, generation: int) -> dict[str, float]:
         o = self.options
@@ -188,7 +192,7 @@ class EvolutionSearch(SearchStrategy):
             best = self.evolution.best()
             bar.update(**{f"best_{self.metric}": best.score})
         alive = [self.evolution.history[k].score for k in self.evolution.population]
-        return {f"val_{self.metric}": best.score, "latency": best.latency,
+        return {f"val_{self.metric}": best.score, "val_loss": best.loss, "latency": best.latency,
                 f"population_{self.metric}": sum(alive) / len(alive), "scored": len(self.evolution.history)}
 
     # -- the search ------------------------------------------------------------------------------------------------
@@ -217,13 +221,14 @@ class EvolutionSearch(SearchStrategy):
         scored = list(self.evolution.history.values())
         if len(scored) > 1 and len({c.score for c in scored}) == 1:
             ctx.message(f"every one of the {len(scored)} architectures scored val {self.metric} {scored[0].score:.4g}: "
-                        "the supernet cannot tell them apart yet, so the fastest was kept; train it longer "
-                        "(budget.epochs, budget.steps_per_epoch)")
+                        "the supernet's predictions do not tell them apart yet, so they were ranked by val "
+                        "cross-entropy; train the supernet longer (budget.epochs, budget.steps_per_epoch)")
         front = pareto_front(scored)
         best = self.evolution.best()
         ranked = [best] + [c for c in reversed(front) if c.key != best.key]  # best first, then ever faster
         limit, unit = self.proposer.limit, ctx.latency.unit
         architectures = [ctx.architecture(c.sample, **{f"val_{self.metric}": round(c.score, 4)},
+                                          val_loss=round(c.loss, 4),
                                           search_latency=round(c.latency, 4), latency_limit=limit,
                                           latency_unit=unit, pareto=True)
                          for c in ranked]
