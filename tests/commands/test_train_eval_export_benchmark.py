@@ -113,7 +113,7 @@ def test_export_verifies_against_torch(trained, cli):
     result = cli("export", str(trained), "--format", "onnx", "--dynamic-batch", "--dynamic-size")
     assert result.exit_code == 0, result.output
     assert (trained / "model.onnx").is_file()
-    assert "max abs difference" in result.output and "1x3x32x64" in result.output
+    assert "max abs difference" in result.output and "1x3x32x64" in result.output and "largest |logit|" in result.output
     assert "2x3x32x64" in result.output and "1x3x32x32" in result.output  # the dynamic axes were checked
 
     import onnx
@@ -125,9 +125,11 @@ def test_export_verifies_against_torch(trained, cli):
 def test_export_fails_above_the_tolerance_and_writes_nothing(trained, cli, monkeypatch, tmp_path):
     import importlib
 
-    monkeypatch.setattr(importlib.import_module("gasnas_plugins.commands.export"), "verify_onnx", lambda *a, **k: 0.5)
+    module = importlib.import_module("gasnas_plugins.commands.export")
+    monkeypatch.setattr(module, "verify_onnx", lambda *a, **k: (0.5, 20.0))
     result = cli("export", str(trained), "-o", str(tmp_path / "m.onnx"))
-    assert result.exit_code == 2 and "differs from torch by up to 0.5 (tolerance 0.001)" in result.output
+    assert result.exit_code == 2
+    assert "differs from torch by up to 0.5, above the allowed 0.002 (--tolerance 0.0001" in result.output
     assert not (tmp_path / "m.onnx").exists()
     result = cli("export", str(trained), "--opset", "11")
     assert result.exit_code == 2 and "opset 11 is too old" in result.output
