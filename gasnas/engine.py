@@ -151,7 +151,18 @@ class SearchContext:
         return self._expected
 
     def estimate_latency(self, sample: Mapping[str, Any]) -> float | None:
-        return None if self.latency is None else float(self.latency.estimate(self.space, sample, self.input_shape))
+        """The configured estimator's latency of ``sample`` (None without a latency section).
+
+        Estimators may build and initialise blocks they have not seen (a lookup table times them, a MAC counter
+        counts them): that runs on a forked RNG, so that estimating a candidate never changes what the search
+        draws next -- nor does whether a block happened to be estimated before a resume.
+        """
+        import torch
+
+        if self.latency is None:
+            return None
+        with torch.random.fork_rng(devices=[]):
+            return float(self.latency.estimate(self.space, sample, self.input_shape))
 
     def architecture(self, sample: Mapping[str, Any], **metadata: Any) -> Architecture:
         """An :class:`Architecture` of this run's space."""

@@ -31,15 +31,35 @@ def test_registered_through_its_entry_point(pm):
     assert comp.traits["requires"] == {"sampling"} and pm.plugins["random-search"].source == "entry point"
 
 
+def _median_flops(gas_config, pm) -> float:
+    """The median GMACs of random architectures of the test space: a limit that some samples fail and some pass,
+    the same on every machine (a timed table's would depend on how loaded the machine is)."""
+    import random
+    import statistics
+
+    from gasnas.api.latency import LatencyEnv
+    from gasnas_plugins.latency.flops import FlopsEstimator
+
+    cfg = load_config(gas_config)
+    dataset = pm.registry("datasets").get(cfg.dataset.name).load()(cfg.dataset.params)
+    space = pm.registry("search spaces").get(cfg.space.name).load()(cfg.space.params)
+    flops = FlopsEstimator(env=LatencyEnv(num_classes=dataset.num_classes))
+    rng = random.Random(0)
+    costs = [flops.estimate(space, space.random_sample(rng), (1, 3, *dataset.input_size)) for _ in range(21)]
+    assert len(set(costs)) > 1, "the test space's architectures all cost the same"
+    return statistics.median(costs)
+
+
 def test_filters_by_latency_ranks_by_score_and_resumes(gas_config, register, pm):
     require_installed("random-search")
+    limit = _median_flops(gas_config, pm)
     overrides = ["strategy={name: random-search, params: {trials_per_epoch: 2, train_steps: 2, val_batches: 1}}",
-                 "latency.measure=null", "latency.target_ms=0.3"]
+                 "latency={name: flops}", f"latency.target_ms={limit!r}"]
     engine = Engine(load_config(gas_config, overrides), reporter=NullReporter())
     full = engine.run()
     scores = [a.metadata["val_miou"] for a in full.architectures]
     assert scores == sorted(scores, reverse=True) and full.metrics["trials"] == 6
-    assert all(a.metadata["estimated_latency"] <= 0.3 for a in full.architectures)
+    assert all(a.metadata["estimated_latency"] <= limit for a in full.architectures)
 
     register(InterruptAfterFirstEpoch(), name="interrupt")
     interrupted = Engine(load_config(gas_config, [*overrides, "name=interrupted"]), reporter=NullReporter())

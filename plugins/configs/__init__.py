@@ -1,0 +1,1 @@
+"""Packaged configs: quickstart.yaml (the config `gasnas search` runs without an argument)."""
