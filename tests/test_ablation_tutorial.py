@@ -1,0 +1,53 @@
+"""docs/tutorials/gas-ablation.md: its commands run as written (shortened), and its script knows its settings."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = ROOT / "docs" / "tutorials" / "gas-ablation.md"
+#: appended so that the commands run in seconds; the latency table is timed once, briefly, and nothing measured
+FAST = {"search": ["--set", "budget.epochs=3", "--set", "budget.steps_per_epoch=1", "--set", "budget.batch_size=2",
+                   "--set", "strategy.params.warmup_epochs=1", "--set", "strategy.params.val_batches=1",
+                   "--set", "latency.params.repeats=1", "--set", "latency.params.warmup=0",
+                   "--set", "latency.measure=null"],
+        "train": ["--epochs", "1", "--set", "train.steps_per_epoch=1", "--set", "train.batch_size=2"]}
+
+
+def _commands() -> list[list[str]]:
+    blocks = re.findall(r"```bash\n(.*?)```", PAGE.read_text(), re.S)
+    return [shlex.split(line) for block in blocks for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+@pytest.mark.slow
+def test_the_tutorial_commands_run(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ran = []
+    for argv in _commands():
+        if argv[0] == "gasnas":
+            result = cli(*argv[1:], *FAST[argv[1]])
+            assert result.exit_code == 0, f"{shlex.join(argv)}\n{result.output}"
+            ran.append(argv[1])
+        elif argv[:2] == ["python", "benchmarks/ablation.py"]:  # the full ablation takes most of an hour
+            out = subprocess.run([sys.executable, str(ROOT / argv[1]), "--help"], capture_output=True, text=True)
+            assert out.returncode == 0 and "--threads" in out.stdout, out.stderr
+        else:
+            pytest.fail(f"the test does not know how to run {shlex.join(argv)}")
+    assert ran.count("search") >= 3 and "train" in ran
+    assert sorted(p.parent.name for p in Path("runs").glob("*/architecture.yaml"))[:3] == ["beta2", "gcn", "no-gcn"]
+
+
+def test_the_settings_the_page_names_are_the_scripts():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ablation", ROOT / "benchmarks" / "ablation.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = PAGE.read_text()
+    assert all(f"| {name} |" in text for name in module.SETTINGS), "the results table misses a setting"
