@@ -71,6 +71,37 @@ def _measure(measure: LatencyEstimator, space: SearchSpace, samples: Sequence[Ma
     return out
 
 
+def _measure_interleaved(measure: LatencyEstimator, space: SearchSpace, calibration_set: Sequence[Mapping[str, Any]],
+                         evaluation_set: Sequence[Mapping[str, Any]], input_shape: tuple[int, ...], rounds: int,
+                         repeatability: bool, progress: Callable | None
+                         ) -> tuple[list[float], list[float], list[float] | None]:
+    """Per-architecture medians over ``rounds`` interleaved rounds (see :func:`run_check`)."""
+    import random
+    from statistics import median
+
+    rng = random.Random(0)
+
+    def shuffled_round(samples: Sequence[Mapping[str, Any]], text: str) -> list[float]:
+        order = list(range(len(samples)))
+        rng.shuffle(order)  # a fresh order each round: no architecture keeps its place in a drift
+        times = _measure(measure, space, [samples[i] for i in order], input_shape, progress, text)
+        out = [0.0] * len(samples)
+        for i, t in zip(order, times):
+            out[i] = t
+        return out
+
+    both = [*calibration_set, *evaluation_set]
+    first: list[list[float]] = []
+    second: list[list[float]] = []
+    for r in range(rounds):
+        first.append(shuffled_round(both, f"measuring, round {r + 1}/{rounds}"))
+        if repeatability:
+            second.append(shuffled_round(evaluation_set, f"measuring again, round {r + 1}/{rounds}"))
+    medians = [median(values) for values in zip(*first)]
+    again = [median(values) for values in zip(*second)] if repeatability else None
+    return medians[:len(calibration_set)], medians[len(calibration_set):], again
+
+
 def _row(name: str, variant: str, unit: str, predicted: list[float], measured: list[float]) -> CheckRow:
     in_ms = unit == "ms"
     return CheckRow(name, variant, unit, mape(predicted, measured) if in_ms else None,
@@ -79,18 +110,32 @@ def _row(name: str, variant: str, unit: str, predicted: list[float], measured: l
 
 def run_check(space: SearchSpace, input_shape: tuple[int, ...], estimators: Mapping[str, LatencyEstimator],
               measure: LatencyEstimator, *, n: int = 50, n_calibration: int = 30, seed: int = 0,
-              repeatability: bool = True, store_calibration: bool = False,
+              repeatability: bool = True, store_calibration: bool = False, rounds: int = 1,
               progress: Callable | None = None) -> CheckReport:
+    """Sample, measure, predict and compare (see the module docstring).
+
+    ``rounds`` > 1 measures in interleaved rounds: each round times every architecture once, in a fresh random
+    order, and an
+    architecture's latency is its median over the rounds. A shared machine's speed drifts over minutes; measured
+    one after another, neighbouring architectures share a machine state and distant ones do not, which scrambles
+    their ranking. Interleaving gives every architecture every state. With ``repeatability``, the evaluation set
+    gets ``rounds`` more rounds, alternating with the first ones, for the independent second measurement.
+    """
     started = time.perf_counter()
     samples = diverse_samples(space, n + n_calibration, seed)
     calibration_set, evaluation_set = samples[:n_calibration], samples[n_calibration:]
     for estimator in estimators.values():
         if isinstance(estimator, BlockEstimator):
             estimator.prepare(space, input_shape)
-    cal_measured = _measure(measure, space, calibration_set, input_shape, progress, "measuring (calibration set)")
-    measured = _measure(measure, space, evaluation_set, input_shape, progress, "measuring (evaluation set)")
-    again = _measure(measure, space, evaluation_set, input_shape, progress, "measuring again (repeatability)") \
-        if repeatability else None
+    if rounds <= 1:
+        cal_measured = _measure(measure, space, calibration_set, input_shape, progress,
+                                "measuring (calibration set)")
+        measured = _measure(measure, space, evaluation_set, input_shape, progress, "measuring (evaluation set)")
+        again = _measure(measure, space, evaluation_set, input_shape, progress,
+                         "measuring again (repeatability)") if repeatability else None
+    else:
+        cal_measured, measured, again = _measure_interleaved(measure, space, calibration_set, evaluation_set,
+                                                             input_shape, rounds, repeatability, progress)
     rows: list[CheckRow] = []
     calibrations: dict[str, dict[str, Any]] = {}
     for name, estimator in estimators.items():

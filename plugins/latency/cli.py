@@ -117,11 +117,14 @@ def build(config, overrides, input_size, classes, device, name) -> None:
               help="Ground truth (default: the config's latency.measure, else onnxruntime).")
 @click.option("--repeatability/--no-repeatability", default=True, show_default=True,
               help="Measure the evaluation set twice to report the measurement's own noise.")
+@click.option("--rounds", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Measure in this many interleaved rounds and keep each architecture's median (a shared "
+                   "machine's drift then reaches every architecture alike).")
 @click.option("--store-calibration", is_flag=True, help="Keep the fitted lut calibration in its table.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Report directory (default: runs/...).")
 def check(config, overrides, input_size, classes, device, samples, calibration_samples, estimators, measure_name,
-          repeatability, store_calibration, seed, output) -> None:
+          repeatability, rounds, store_calibration, seed, output) -> None:
     """Sample architectures, predict their latency with each estimator, measure them end to end, and report
     MAPE, the share within +-10% and Kendall's tau, with a predicted-vs-measured scatter plot."""
     from gasnas.console import RichReporter, console, table
@@ -134,7 +137,7 @@ def check(config, overrides, input_size, classes, device, samples, calibration_s
     built = {n: _estimator(pm, n, _params_for(cfg, pm, n), device, num_classes) for n in names}
     measure = _estimator(pm, measure_name, _params_for(cfg, pm, measure_name), device, num_classes)
     report = run_check(space, shape, built, measure, n=samples, n_calibration=calibration_samples, seed=seed,
-                       repeatability=repeatability, store_calibration=store_calibration,
+                       repeatability=repeatability, store_calibration=store_calibration, rounds=rounds,
                        progress=RichReporter().progress)
     output = output or Path(cfg.output) / f"{time.strftime('%Y%m%d-%H%M%S')}-latency-check"
     files = write_report(report, output)

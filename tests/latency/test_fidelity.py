@@ -6,7 +6,7 @@ import random
 import numpy as np
 import pytest
 
-from gasnas.api.latency import LatencyEnv
+from gasnas.api.latency import LatencyEnv, LatencyEstimator
 from gasnas_plugins.latency import FlopsOptions, LUTOptions, WholeNetworkOptions
 from gasnas_plugins.latency.check import run_check, write_report
 from gasnas_plugins.latency.fidelity import diverse_samples, fit_calibration, kendall_tau, mape, within
@@ -108,3 +108,46 @@ def test_cli_build_and_check(gas_config, cli, tmp_path):
     assert bad.exit_code == 2 and "expected NxCxHxW" in bad.output
     wrong = cli("latency", "build", str(gas_config), "--estimator", "onnxruntime")
     assert wrong.exit_code == 2 and "keeps no table" in wrong.output
+
+
+class DriftingMeasure(LatencyEstimator):
+    """A ground truth on a shared machine whose speed swings slowly (period: 16 calls, +-``drift``)."""
+
+    unit = "ms"
+
+    def __init__(self, drift: float) -> None:
+        super().__init__(None, LatencyEnv(num_classes=4))
+        self.drift, self.calls = drift, 0
+
+    @staticmethod
+    def truth(sample) -> float:
+        return 1.0 + sum(v != "skip_connect" for k, v in sample.items() if "/op_" in k)
+
+    def estimate(self, space, sample, input_shape) -> float:
+        self.calls += 1
+        import math
+
+        return self.truth(sample) * (1 + self.drift * math.sin(2 * math.pi * self.calls / 16))
+
+    def describe(self) -> str:
+        return "drifting"
+
+
+def test_interleaved_rounds_take_a_drift_out_of_the_ranking(space):
+    def tau_to_truth(rounds: int) -> tuple[float, int]:
+        measure = DriftingMeasure(drift=0.1)
+        report = run_check(space, SHAPE, {}, measure, n=20, n_calibration=0, rounds=rounds, repeatability=False)
+        truth = [DriftingMeasure.truth(s) for s in diverse_samples(space, 20, 0)]
+        return kendall_tau(report.measured, truth), measure.calls
+
+    sequential, calls_1 = tau_to_truth(1)
+    interleaved, calls_9 = tau_to_truth(9)
+    assert calls_1 == 20 and calls_9 == 180
+    assert interleaved > sequential + 0.05, (sequential, interleaved)
+
+
+def test_interleaved_rounds_give_the_repeatability_its_own_rounds(space):
+    measure = DriftingMeasure(drift=0.0)
+    report = run_check(space, SHAPE, {}, measure, n=6, n_calibration=3, rounds=3)
+    assert measure.calls == 3 * (9 + 6)
+    assert report.repeatability["mape"] == 0 and len(report.measured) == 6
