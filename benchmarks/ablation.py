@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -37,8 +38,6 @@ RECIPE = ["--batch-size", "8", "--lr", "0.003", "--set", "train.optimizer=adamw"
 
 
 def gasnas(*args: str, threads: int | None = None) -> None:
-    import os
-
     env = dict(os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {}))
     subprocess.run([sys.executable, "-m", "gasnas.cli", *args], check=True, stdout=subprocess.DEVNULL, env=env)
 

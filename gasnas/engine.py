@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -224,6 +224,16 @@ class SearchContext:
             return None
         set_rng_state(payload["rng"])
         return int(payload["epoch"]), payload["state"]
+
+    def resume_into(self, load_state: Callable[[Mapping[str, Any]], None]) -> int:
+        """The epoch to start from: 0 on a fresh run; when resuming, ``load_state(state)`` is called with the
+        strategy state of the last completed epoch (every RNG restored) and the next epoch is returned."""
+        resumed = self.resume()
+        if resumed is None:
+            return 0
+        epoch, state = resumed
+        load_state(state)
+        return epoch + 1
 
     def end_epoch(self, epoch: int, metrics: Mapping[str, float], state: Mapping[str, Any]) -> None:
         """Record ``epoch``: metrics to ``metrics.jsonl`` and the event hook, then an atomic checkpoint."""

@@ -16,8 +16,9 @@ class SearchStrategy(ABC):
     """Searches a space. The engine owns seeding, devices, data loading, checkpoints, metrics and progress;
     the strategy calls them through :class:`~gasnas.engine.SearchContext`.
 
-    A strategy resumes by reading ``ctx.resume()`` at its start and handing its complete state to
-    ``ctx.end_epoch(...)`` after each epoch; the engine writes the checkpoint atomically.
+    A strategy resumes by reading ``ctx.resume()`` at its start (or ``ctx.resume_into(load_state)``, which
+    returns the epoch to start from) and handing its complete state to ``ctx.end_epoch(...)`` after each epoch;
+    the engine writes the checkpoint atomically.
     """
 
     def __init__(self, options: Any = None) -> None:

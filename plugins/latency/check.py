@@ -73,13 +73,13 @@ def _measure(measure: LatencyEstimator, space: SearchSpace, samples: Sequence[Ma
 
 def _measure_interleaved(measure: LatencyEstimator, space: SearchSpace, calibration_set: Sequence[Mapping[str, Any]],
                          evaluation_set: Sequence[Mapping[str, Any]], input_shape: tuple[int, ...], rounds: int,
-                         repeatability: bool, progress: Callable | None
+                         repeatability: bool, seed: int, progress: Callable | None
                          ) -> tuple[list[float], list[float], list[float] | None]:
     """Per-architecture medians over ``rounds`` interleaved rounds (see :func:`run_check`)."""
     import random
     from statistics import median
 
-    rng = random.Random(0)
+    rng = random.Random(seed)
 
     def shuffled_round(samples: Sequence[Mapping[str, Any]], text: str) -> list[float]:
         order = list(range(len(samples)))
@@ -135,7 +135,7 @@ def run_check(space: SearchSpace, input_shape: tuple[int, ...], estimators: Mapp
                          "measuring again (repeatability)") if repeatability else None
     else:
         cal_measured, measured, again = _measure_interleaved(measure, space, calibration_set, evaluation_set,
-                                                             input_shape, rounds, repeatability, progress)
+                                                             input_shape, rounds, repeatability, seed, progress)
     rows: list[CheckRow] = []
     calibrations: dict[str, dict[str, Any]] = {}
     for name, estimator in estimators.items():

@@ -7,8 +7,6 @@ Each block is counted once by the project's MAC counter (on the meta device: not
 
 from __future__ import annotations
 
-import torch
-
 from gasnas.api.latency import LatencyEnv
 from gasnas.api.space import Block
 from gasnas.errors import LatencyError
@@ -31,11 +29,7 @@ class FlopsEstimator(BlockEstimator):
     def _count(self, block: Block) -> tuple[int, int]:
         if block.signature not in self._counts:
             try:
-                # Building the block initialises its weights: keep that off the global RNG, so that estimating a
-                # sample (e.g. in a sampling strategy's loop) never changes what the search draws next.
-                with torch.random.fork_rng(devices=[]):
-                    module = block.factory()
-                counts = count(module, block.input_shapes)
+                counts = count(block.factory(), block.input_shapes)
             except Exception as exc:  # noqa: BLE001
                 raise LatencyError(f"cannot count the MACs of block {block.signature}: "
                                    f"{type(exc).__name__}: {exc}") from exc

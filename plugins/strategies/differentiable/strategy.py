@@ -24,6 +24,7 @@ from gasnas.errors import LatencyError
 from gasnas.run import SearchResult
 from gasnas_plugins.strategies.differentiable import DifferentiableOptions
 from gasnas_plugins.strategies.differentiable.losses import latency_term
+from gasnas_plugins.strategies.supernet import weight_optimizer
 
 __all__ = ["DifferentiableSearch"]
 
@@ -73,14 +74,7 @@ class DifferentiableSearch(SearchStrategy):
         self.arch_params = [p for p in arch_params if p.requires_grad]
         self.arch_opt = torch.optim.Adam(self.arch_params, lr=o.arch_lr, betas=o.arch_betas,
                                          weight_decay=o.arch_weight_decay)
-        weights = list(self.supernet.parameters())
-        if o.weight_optimizer == "sgd":
-            self.weight_opt = torch.optim.SGD(weights, lr=o.weight_lr, momentum=o.momentum,
-                                              weight_decay=o.weight_decay)
-        else:
-            self.weight_opt = torch.optim.AdamW(weights, lr=o.weight_lr, weight_decay=o.weight_decay)
-        self.schedule = torch.optim.lr_scheduler.CosineAnnealingLR(self.weight_opt, ctx.budget.epochs,
-                                                                   eta_min=o.weight_lr_min)
+        self.weight_opt, self.schedule = weight_optimizer(self.supernet.parameters(), o, ctx.budget.epochs)
         self.criterion = nn.CrossEntropyLoss(ignore_index=ctx.dataset.ignore_index)
         with torch.no_grad():
             uniform = {c.key: torch.full((len(c.candidates),), 1 / len(c.candidates), device=device) for c in choices}
@@ -257,12 +251,7 @@ class DifferentiableSearch(SearchStrategy):
 
     def search(self, ctx: SearchContext) -> SearchResult:
         self._setup(ctx)
-        start = 0
-        resumed = ctx.resume()
-        if resumed is not None:
-            epoch, state = resumed
-            self.load_state_dict(state)
-            start = epoch + 1
+        start = ctx.resume_into(self.load_state_dict)
         halves = ctx.split_indices("train", 2)
         metrics: dict[str, float] = {}
         for epoch in range(start, ctx.budget.epochs):

@@ -27,6 +27,7 @@ from gasnas_plugins.strategies.evolution import EvolutionOptions
 from gasnas_plugins.strategies.evolution.evolution import Proposer, RegularizedEvolution, pareto_front
 from gasnas_plugins.strategies.evolution.pareto import draw_front, write_front
 from gasnas_plugins.strategies.evolution.scoring import PathScorer, resize_batch
+from gasnas_plugins.strategies.supernet import weight_optimizer
 
 __all__ = ["EvolutionSearch"]
 
@@ -60,13 +61,7 @@ class EvolutionSearch(SearchStrategy):
         self.supernet_epochs = ctx.budget.epochs - o.generations
         self.supernet = ctx.space.build_supernet(ctx.num_classes).to(ctx.device)
         self.model = ctx.wrap(self.supernet)
-        weights = list(self.supernet.parameters())
-        if o.weight_optimizer == "sgd":
-            self.optimizer = torch.optim.SGD(weights, lr=o.weight_lr, momentum=o.momentum, weight_decay=o.weight_decay)
-        else:
-            self.optimizer = torch.optim.AdamW(weights, lr=o.weight_lr, weight_decay=o.weight_decay)
-        self.schedule = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, self.supernet_epochs,
-                                                                   eta_min=o.weight_lr_min)
+        self.optimizer, self.schedule = weight_optimizer(self.supernet.parameters(), o, self.supernet_epochs)
         self.criterion = nn.CrossEntropyLoss(ignore_index=ctx.dataset.ignore_index)
         self.rng = random.Random(ctx.seed)
         self.proposer = Proposer(ctx.space.choices(), ctx.space.random_sample, ctx.estimate_latency, None,
@@ -200,13 +195,8 @@ class EvolutionSearch(SearchStrategy):
     def search(self, ctx: SearchContext) -> SearchResult:
         self._check(ctx)
         self._setup(ctx)
-        start = 0
-        resumed = ctx.resume()
-        if resumed is not None:
-            epoch, state = resumed
-            self.load_state_dict(state)
-            start = epoch + 1
-        else:
+        start = ctx.resume_into(self.load_state_dict)
+        if start == 0:
             self.proposer.limit = self._limit(ctx)
         for epoch in range(start, self.supernet_epochs):
             metrics = self.train_epoch(ctx, epoch)

@@ -1,0 +1,21 @@
+"""What the native strategies share in training a supernet's weights."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+__all__ = ["weight_optimizer"]
+
+
+def weight_optimizer(params: Any, options: Any, epochs: int
+                     ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.CosineAnnealingLR]:
+    """The weights' optimiser (``options.weight_optimizer``: SGD with momentum, or AdamW) and its cosine
+    schedule from ``weight_lr`` to ``weight_lr_min`` over ``epochs``."""
+    o = options
+    if o.weight_optimizer == "sgd":
+        optimizer = torch.optim.SGD(params, lr=o.weight_lr, momentum=o.momentum, weight_decay=o.weight_decay)
+    else:
+        optimizer = torch.optim.AdamW(params, lr=o.weight_lr, weight_decay=o.weight_decay)
+    return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(epochs, 1), eta_min=o.weight_lr_min)
