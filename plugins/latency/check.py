@@ -1,7 +1,8 @@
 """``gasnas latency check``: predicted against measured latency over sampled architectures.
 
-Architectures are sampled spread from cheap to costly (:func:`~gasnas_plugins.latency.fidelity.diverse_samples`);
-a calibration set and a disjoint evaluation set. Every architecture is measured end to end (the ground truth,
+Architectures are sampled (``spread`` by default: evenly over the range of counted MACs, see
+:func:`~gasnas_plugins.latency.fidelity.spread_samples`; or ``diverse`` or ``uniform``) into a calibration set and a
+disjoint evaluation set. Every architecture is measured end to end (the ground truth,
 ``onnxruntime`` by default), the evaluation set twice for the measurement's own repeatability. Each estimator
 predicts the evaluation set; block estimators are reported as they are and calibrated (a per-group linear
 correction fitted on the calibration set only).
@@ -20,7 +21,8 @@ from typing import Any
 from gasnas.api.latency import LatencyEstimator
 from gasnas.api.space import SearchSpace
 from gasnas_plugins.latency.block import BlockEstimator
-from gasnas_plugins.latency.fidelity import diverse_samples, fit_calibration, kendall_tau, mape, within
+from gasnas_plugins.latency.fidelity import (SAMPLERS, diverse_samples, fit_calibration, kendall_tau, mape,
+                                             spread_samples, uniform_samples, within)
 from gasnas_plugins.latency.lut import LookupTableEstimator
 
 __all__ = ["CheckRow", "CheckReport", "run_check", "draw_scatter"]
@@ -51,6 +53,8 @@ class CheckReport:
     repeatability: dict[str, float] | None
     calibrations: dict[str, dict[str, Any]]
     seconds: float
+    sampler: str = "spread"
+    architectures: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,6 +106,21 @@ def _measure_interleaved(measure: LatencyEstimator, space: SearchSpace, calibrat
     return medians[:len(calibration_set)], medians[len(calibration_set):], again
 
 
+def sample_architectures(space: SearchSpace, input_shape: tuple[int, ...], sampler: str, n: int,
+                         seed: int) -> list[dict[str, Any]]:
+    """``n`` distinct architectures by one of :data:`~gasnas_plugins.latency.fidelity.SAMPLERS`."""
+    if sampler == "uniform":
+        return uniform_samples(space, n, seed)
+    if sampler == "diverse":
+        return diverse_samples(space, n, seed)
+    if sampler == "spread":
+        from gasnas_plugins.latency.flops import FlopsEstimator
+
+        macs = FlopsEstimator()
+        return spread_samples(space, n, seed, lambda s: macs.estimate(space, s, input_shape))
+    raise ValueError(f"unknown sampler {sampler!r}; expected one of {', '.join(SAMPLERS)}")
+
+
 def _row(name: str, variant: str, unit: str, predicted: list[float], measured: list[float]) -> CheckRow:
     in_ms = unit == "ms"
     return CheckRow(name, variant, unit, mape(predicted, measured) if in_ms else None,
@@ -111,7 +130,7 @@ def _row(name: str, variant: str, unit: str, predicted: list[float], measured: l
 def run_check(space: SearchSpace, input_shape: tuple[int, ...], estimators: Mapping[str, LatencyEstimator],
               measure: LatencyEstimator, *, n: int = 50, n_calibration: int = 30, seed: int = 0,
               repeatability: bool = True, store_calibration: bool = False, rounds: int = 1,
-              progress: Callable | None = None) -> CheckReport:
+              sampler: str = "spread", progress: Callable | None = None) -> CheckReport:
     """Sample, measure, predict and compare (see the module docstring).
 
     ``rounds`` > 1 measures in interleaved rounds: each round times every architecture once, in a fresh random
@@ -122,7 +141,7 @@ def run_check(space: SearchSpace, input_shape: tuple[int, ...], estimators: Mapp
     gets ``rounds`` more rounds, alternating with the first ones, for the independent second measurement.
     """
     started = time.perf_counter()
-    samples = diverse_samples(space, n + n_calibration, seed)
+    samples = sample_architectures(space, input_shape, sampler, n + n_calibration, seed)
     calibration_set, evaluation_set = samples[:n_calibration], samples[n_calibration:]
     for estimator in estimators.values():
         if isinstance(estimator, BlockEstimator):
@@ -159,7 +178,8 @@ def run_check(space: SearchSpace, input_shape: tuple[int, ...], estimators: Mapp
         rep = {"mape": mape(again, measured), "within_10": within(again, measured),
                "kendall_tau": kendall_tau(again, measured)}
     return CheckReport(space.fingerprint(), tuple(input_shape), measure.describe(), len(evaluation_set),
-                       len(calibration_set), measured, rows, rep, calibrations, time.perf_counter() - started)
+                       len(calibration_set), measured, rows, rep, calibrations, time.perf_counter() - started,
+                       sampler, [dict(s) for s in evaluation_set])
 
 
 def draw_scatter(report: CheckReport, path: Path) -> Path:
@@ -169,24 +189,37 @@ def draw_scatter(report: CheckReport, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    import textwrap
+
     fig, ax = plt.subplots(figsize=(5.5, 5))
     measured = report.measured
-    lo, hi = min(measured), max(measured)
+    # the chart spans the measurements (and predictions near them); an estimator far off, e.g. another runtime,
+    # is counted in its legend entry instead of squeezing everything else into a corner
+    lo, hi = min(measured) / 1.3, max(measured) * 1.3
+    shown_lo, shown_hi = min(measured), max(measured)
     for row in report.rows:
         if row.unit != "ms":
             continue
-        ax.scatter(measured, row.predictions, s=14, alpha=0.75,
-                   label=f"{row.estimator} {row.variant}: MAPE {row.mape:.1f}%, tau {row.kendall_tau:.2f}")
-        lo, hi = min(lo, *row.predictions), max(hi, *row.predictions)
-    pad = (hi - lo) * 0.05
-    line = [lo - pad, hi + pad]
+        inside = [(m, p) for m, p in zip(measured, row.predictions) if lo <= p <= hi]
+        off = len(row.predictions) - len(inside)
+        label = f"{row.estimator} {row.variant}: MAPE {row.mape:.1f}%, tau {row.kendall_tau:.2f}"
+        if off:
+            label += f" ({off} off the chart)"
+        ax.scatter([m for m, _ in inside], [p for _, p in inside], s=14, alpha=0.75, label=label)
+        if inside:
+            shown_lo = min(shown_lo, *(p for _, p in inside))
+            shown_hi = max(shown_hi, *(p for _, p in inside))
+    pad = (shown_hi - shown_lo) * 0.05
+    line = [shown_lo - pad, shown_hi + pad]
     ax.plot(line, line, color="black", lw=0.8)
     ax.fill_between(line, [v * 0.9 for v in line], [v * 1.1 for v in line], color="grey", alpha=0.15,
                     label="+-10%")
-    ax.set_xlabel(f"measured ms ({report.measured_with})", fontsize=8)
+    ax.set_xlim(*line)
+    ax.set_ylim(*line)
+    ax.set_xlabel("\n".join(textwrap.wrap(f"measured ms ({report.measured_with})", 80)), fontsize=7)
     ax.set_ylabel("predicted ms")
-    ax.set_title(f"{report.space} at {'x'.join(map(str, report.input_shape))}, {report.n} architectures",
-                 fontsize=9)
+    ax.set_title(f"{report.space} at {'x'.join(map(str, report.input_shape))}, {report.n} architectures "
+                 f"({report.sampler})", fontsize=9)
     ax.legend(fontsize=7, loc="upper left")
     ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -120,11 +120,14 @@ def build(config, overrides, input_size, classes, device, name) -> None:
 @click.option("--rounds", default=1, show_default=True, type=click.IntRange(min=1),
               help="Measure in this many interleaved rounds and keep each architecture's median (a shared "
                    "machine's drift then reaches every architecture alike).")
+@click.option("--sampler", type=click.Choice(["spread", "diverse", "uniform"]), default="spread", show_default=True,
+              help="How architectures are drawn: spread evenly over counted MACs, diverse (each with its own "
+                   "preference over operations) or uniform (as the space samples).")
 @click.option("--store-calibration", is_flag=True, help="Keep the fitted lut calibration in its table.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Report directory (default: runs/...).")
 def check(config, overrides, input_size, classes, device, samples, calibration_samples, estimators, measure_name,
-          repeatability, rounds, store_calibration, seed, output) -> None:
+          repeatability, rounds, sampler, store_calibration, seed, output) -> None:
     """Sample architectures, predict their latency with each estimator, measure them end to end, and report
     MAPE, the share within +-10% and Kendall's tau, with a predicted-vs-measured scatter plot."""
     from gasnas.console import RichReporter, console, table
@@ -138,7 +141,7 @@ def check(config, overrides, input_size, classes, device, samples, calibration_s
     measure = _estimator(pm, measure_name, _params_for(cfg, pm, measure_name), device, num_classes)
     report = run_check(space, shape, built, measure, n=samples, n_calibration=calibration_samples, seed=seed,
                        repeatability=repeatability, store_calibration=store_calibration, rounds=rounds,
-                       progress=RichReporter().progress)
+                       sampler=sampler, progress=RichReporter().progress)
     output = output or Path(cfg.output) / f"{time.strftime('%Y%m%d-%H%M%S')}-latency-check"
     files = write_report(report, output)
 
@@ -153,7 +156,13 @@ def check(config, overrides, input_size, classes, device, samples, calibration_s
                      f"{rep['kendall_tau']:.3f}"))
     console.print(table(f"latency check: {report.n} architectures of {cfg.space.name} at {'x'.join(map(str, shape))}",
                         ["estimator", "variant", "unit", "MAPE", "within +-10%", "Kendall tau"], rows,
-                        caption=f"measured with {report.measured_with}; calibrations fitted on "
-                                f"{report.n_calibration} other architectures"))
+                        caption=f"{report.sampler} sample; measured with {report.measured_with}; calibrations "
+                                f"fitted on {report.n_calibration} other architectures"))
+    if report.repeatability and report.repeatability["kendall_tau"] < 0.85:
+        console.print(f"[yellow]note:[/] the measurement ranks the architectures only with a tau of "
+                      f"{report.repeatability['kendall_tau']:.2f} against itself, which bounds every estimator's "
+                      f"tau. On a small or shared CPU, time with one thread (--set latency.params.threads=1 --set "
+                      f"latency.measure.params.threads=1), measure in rounds (--rounds 5), or spread the sample "
+                      f"(--sampler spread).", soft_wrap=True)
     for key, path in files.items():
         console.print(f"{key}: {path}", soft_wrap=True)

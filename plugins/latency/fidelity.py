@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -13,7 +13,7 @@ from gasnas.api.latency import Calibration
 from gasnas.api.space import SearchSpace
 from gasnas.mutable import Categorical
 
-__all__ = ["diverse_samples", "kendall_tau", "mape", "within", "fit_calibration"]
+__all__ = ["SAMPLERS", "uniform_samples", "diverse_samples", "spread_samples", "kendall_tau", "mape", "within", "fit_calibration"]
 
 
 def diverse_samples(space: SearchSpace, n: int, seed: int, concentration: float = 0.5) -> list[dict[str, Any]]:
@@ -43,6 +43,53 @@ def diverse_samples(space: SearchSpace, n: int, seed: int, concentration: float 
             seen.add(key)
             out.append(sample)
     return out
+
+
+def uniform_samples(space: SearchSpace, n: int, seed: int) -> list[dict[str, Any]]:
+    """``n`` distinct architectures as the space samples them (every choice uniform)."""
+    rng = random.Random(seed)
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for _ in range(50 * n):
+        if len(out) == n:
+            break
+        sample = space.random_sample(rng)
+        key = repr(sorted(sample.items()))
+        if key not in seen:
+            seen.add(key)
+            out.append(sample)
+    return out
+
+
+def spread_samples(space: SearchSpace, n: int, seed: int, proxy: Callable[[Mapping[str, Any]], float],
+                   pool: int = 10) -> list[dict[str, Any]]:
+    """``n`` architectures covering ``proxy``'s range evenly, in a seeded random order.
+
+    Draws ``pool * n`` :func:`diverse_samples`, then for ``n`` targets evenly spaced between the cheapest and the
+    costliest by ``proxy`` (e.g. counted MACs: no timing) keeps the nearest architecture not yet taken. Diverse
+    samples bunch in the middle of the range, where architectures a few percent apart cannot be told apart by
+    any measurement; spreading them makes a rank correlation measure the estimator rather than the noise.
+    The order is shuffled so that any prefix (e.g. a calibration set) spans the range too.
+    """
+    candidates = diverse_samples(space, pool * n, seed)
+    if len(candidates) <= n:
+        return candidates
+    costs = [float(proxy(s)) for s in candidates]
+    lo, hi = min(costs), max(costs)
+    order = sorted(range(len(candidates)), key=costs.__getitem__)
+    taken: set[int] = set()
+    chosen: list[int] = []
+    for k in range(n):
+        target = lo + (hi - lo) * (k + 0.5) / n
+        best = min((i for i in order if i not in taken), key=lambda i: abs(costs[i] - target))
+        taken.add(best)
+        chosen.append(best)
+    random.Random(seed).shuffle(chosen)
+    return [candidates[i] for i in chosen]
+
+
+#: The samplers of ``gasnas latency check --sampler``.
+SAMPLERS = ("spread", "diverse", "uniform")
 
 
 def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:

@@ -9,7 +9,9 @@ import pytest
 from gasnas.api.latency import LatencyEnv, LatencyEstimator
 from gasnas_plugins.latency import FlopsOptions, LUTOptions, WholeNetworkOptions
 from gasnas_plugins.latency.check import run_check, write_report
-from gasnas_plugins.latency.fidelity import diverse_samples, fit_calibration, kendall_tau, mape, within
+from gasnas_plugins.latency.check import sample_architectures
+from gasnas_plugins.latency.fidelity import (diverse_samples, fit_calibration, kendall_tau, mape, spread_samples,
+                                             within)
 from gasnas_plugins.latency.flops import FlopsEstimator
 from gasnas_plugins.latency.lut import LookupTableEstimator, calibration_key
 from gasnas_plugins.latency.whole import OnnxRuntimeEstimator
@@ -55,6 +57,46 @@ def test_diverse_samples_are_distinct_valid_and_spread(space):
     uniform = [flops.estimate(space, space.random_sample(random.Random(i)), SHAPE) for i in range(20)]
     assert np.std(diverse) > np.std(uniform)
     assert diverse_samples(space, 5, seed=3) == diverse_samples(space, 5, seed=3)
+
+
+def test_spread_samples_cover_the_proxy_range_evenly():
+    space = GasSearchSpace()
+    flops = FlopsEstimator(FlopsOptions(), LatencyEnv(num_classes=4))
+
+    def macs(s):
+        return flops.estimate(space, s, SHAPE)
+
+    spread = spread_samples(space, 20, seed=0, proxy=macs)
+    diverse = diverse_samples(space, 20, seed=0)
+    assert len({repr(sorted(s.items())) for s in spread}) == 20
+    for samples in (spread, diverse):
+        for s in samples:
+            space.validate(s)
+
+    def largest_gap(samples):  # of the sorted costs, relative to their range
+        costs = sorted(map(macs, samples))
+        return max(b - a for a, b in zip(costs, costs[1:])) / (costs[-1] - costs[0])
+
+    assert largest_gap(spread) < largest_gap(diverse)
+    assert largest_gap(spread) < 0.25  # 20 evenly spaced targets are 1/20 apart; the pool thins at the ends
+    # shuffled: the first half (a calibration set) reaches both ends of the range
+    first = sorted(map(macs, spread[:10]))
+    everything = sorted(map(macs, spread))
+    assert first[0] < everything[5] and first[-1] > everything[-6]
+    assert spread_samples(space, 5, seed=3, proxy=macs) == spread_samples(space, 5, seed=3, proxy=macs)
+
+
+@pytest.mark.parametrize("sampler", ["spread", "diverse", "uniform"])
+def test_every_sampler_gives_distinct_valid_architectures(space, sampler):
+    samples = sample_architectures(space, SHAPE, sampler, 12, seed=1)
+    assert len({repr(sorted(s.items())) for s in samples}) == 12
+    for s in samples:
+        space.validate(s)
+
+
+def test_unknown_sampler_is_a_clear_error(space):
+    with pytest.raises(ValueError, match="unknown sampler 'random'.*spread, diverse, uniform"):
+        sample_architectures(space, SHAPE, "random", 3, seed=0)
 
 
 def test_flops_counts_blocks_and_is_differentiable(space):
@@ -104,6 +146,15 @@ def test_cli_build_and_check(gas_config, cli, tmp_path):
                   "-o", str(tmp_path / "check"))
     assert checked.exit_code == 0, checked.output
     assert "Kendall tau" in checked.output and (tmp_path / "check" / "scatter.png").is_file()
+    assert "spread sample" in checked.output
+    report = json.loads((tmp_path / "check" / "report.json").read_text())
+    assert report["sampler"] == "spread" and len(report["architectures"]) == 4
+    uniform = cli("latency", "check", str(gas_config), "-n", "3", "--calibration-samples", "0", "--no-repeatability",
+                  "--sampler", "uniform", "--estimators", "flops", "--set", "latency.measure.params.repeats=2",
+                  "-o", str(tmp_path / "uniform"))
+    assert uniform.exit_code == 0 and "uniform sample" in uniform.output, uniform.output
+    unknown = cli("latency", "check", str(gas_config), "--sampler", "random")
+    assert unknown.exit_code == 2 and "'random' is not one of" in unknown.output
     bad = cli("latency", "build", str(gas_config), "--input", "1x3x32")
     assert bad.exit_code == 2 and "expected NxCxHxW" in bad.output
     wrong = cli("latency", "build", str(gas_config), "--estimator", "onnxruntime")
@@ -136,8 +187,9 @@ class DriftingMeasure(LatencyEstimator):
 def test_interleaved_rounds_take_a_drift_out_of_the_ranking(space):
     def tau_to_truth(rounds: int) -> tuple[float, int]:
         measure = DriftingMeasure(drift=0.1)
-        report = run_check(space, SHAPE, {}, measure, n=20, n_calibration=0, rounds=rounds, repeatability=False)
-        truth = [DriftingMeasure.truth(s) for s in diverse_samples(space, 20, 0)]
+        report = run_check(space, SHAPE, {}, measure, n=20, n_calibration=0, rounds=rounds, repeatability=False,
+                           sampler="diverse")
+        truth = [DriftingMeasure.truth(s) for s in report.architectures]
         return kendall_tau(report.measured, truth), measure.calls
 
     sequential, calls_1 = tau_to_truth(1)
@@ -151,3 +203,14 @@ def test_interleaved_rounds_give_the_repeatability_its_own_rounds(space):
     report = run_check(space, SHAPE, {}, measure, n=6, n_calibration=3, rounds=3)
     assert measure.calls == 3 * (9 + 6)
     assert report.repeatability["mape"] == 0 and len(report.measured) == 6
+
+
+def test_scatter_keeps_an_estimator_far_off_out_of_the_chart(tmp_path):
+    from gasnas_plugins.latency.check import CheckReport, CheckRow, draw_scatter
+
+    measured = [1.0, 1.5, 2.0, 2.5]
+    rows = [CheckRow("lut", "calibrated", "ms", 2.0, 1.0, 1.0, [1.02, 1.49, 2.05, 2.4]),
+            CheckRow("torch", "as is", "ms", 400.0, 0.0, 0.3, [5.0, 9.0, 7.0, 8.0])]
+    report = CheckReport("s", (1, 3, 8, 8), "truth", 4, 0, measured, rows, None, {}, 0.0)
+    path = draw_scatter(report, tmp_path / "s.png")
+    assert path.stat().st_size > 5000
