@@ -31,6 +31,8 @@ class LUTOptions(TimingOptions):
     runtime: Literal["onnxruntime", "torch"] = option(
         "onnxruntime", "runtime that times each block as it would run it (fused by ONNX Runtime's optimiser)")
     table: str | None = option(None, "table file (null: one per device/runtime/dtype/threads in the cache dir)")
+    tensorrt: bool = option(True, "ask for TensorRT before CUDA on a GPU, when it loads (runtime onnxruntime only; "
+                                  "the provider that loads is part of the table's key)")
     exclude_zero: bool = option(
         True, "expected latency over the non-zero operations of each edge, i.e. over what a derivation keeps")
     calibrated: bool = option(True, "apply the table's calibration for this space and input size when it has one")

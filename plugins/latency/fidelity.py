@@ -13,7 +13,8 @@ from gasnas.api.latency import Calibration
 from gasnas.api.space import SearchSpace
 from gasnas.mutable import Categorical
 
-__all__ = ["SAMPLERS", "uniform_samples", "diverse_samples", "spread_samples", "kendall_tau", "mape", "within", "fit_calibration"]
+__all__ = ["SAMPLERS", "uniform_samples", "diverse_samples", "spread_samples", "kendall_tau", "mape", "within",
+           "fit_calibration"]
 
 
 def diverse_samples(space: SearchSpace, n: int, seed: int, concentration: float = 0.5) -> list[dict[str, Any]]:

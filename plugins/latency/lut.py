@@ -23,6 +23,7 @@ from gasnas_plugins.latency.block import BlockEstimator
 from gasnas_plugins.latency.device import device_name, runtime_version, slug
 from gasnas_plugins.latency.table import LatencyTable, TableKey
 from gasnas_plugins.runtime.export import export_onnx
+from gasnas_plugins.runtime.providers import choose_providers
 from gasnas_plugins.runtime.timing import time_onnxruntime, time_torch
 
 __all__ = ["LookupTableEstimator", "calibration_key"]
@@ -46,8 +47,15 @@ class LookupTableEstimator(BlockEstimator):
         o = self.options
         device = self.env.device
         self.threads = default_threads(device, o.threads)
-        key = TableKey(device_name(device), runtime_version(o.runtime), o.dtype, self.threads)
-        name = f"{slug(key.device)}-{o.runtime}-{o.dtype}-t{self.threads}.json"
+        runtime, runtime_slug = runtime_version(o.runtime), o.runtime
+        self.providers = None
+        if o.runtime == "onnxruntime":
+            self.providers = choose_providers(device, tensorrt=o.tensorrt)
+            if device.startswith("cuda"):  # TensorRT and CUDA kernels differ: one table per provider
+                runtime += f" {self.providers.primary}"
+                runtime_slug += "-" + self.providers.primary.removesuffix("ExecutionProvider").lower()
+        key = TableKey(device_name(device), runtime, o.dtype, self.threads)
+        name = f"{slug(key.device)}-{runtime_slug}-{o.dtype}-t{self.threads}.json"
         path = Path(o.table) if o.table else self.env.cache_dir / "latency" / name
         self.table = LatencyTable.open(path, key, {"torch": torch.__version__, "runtime": key.runtime})
 
@@ -64,7 +72,8 @@ class LookupTableEstimator(BlockEstimator):
             if o.runtime == "onnxruntime":
                 onnx = export_onnx(module, block.input_shapes)
                 timing = time_onnxruntime(onnx, block.input_shapes, device=self.env.device, dtype=o.dtype,
-                                          warmup=o.warmup, repeats=o.repeats, threads=self.threads)
+                                          warmup=o.warmup, repeats=o.repeats, threads=self.threads,
+                                          providers=self.providers)
             else:
                 timing = time_torch(module, block.input_shapes, device=self.env.device, dtype=o.dtype,
                                     warmup=o.warmup, repeats=o.repeats, threads=self.threads)

@@ -141,3 +141,33 @@ def test_space_without_blocks_is_refused_by_the_table(tmp_path):
 
     with pytest.raises(IncompatibleComponentsError, match="does not describe its networks as blocks"):
         _lut(tmp_path).prepare(Opaque(), SHAPE)
+
+
+def test_a_gpu_table_is_keyed_by_the_provider_that_loads(tmp_path, monkeypatch):
+    from gasnas_plugins.latency import lut as lut_module
+    from gasnas_plugins.runtime.providers import ProviderChoice
+
+    monkeypatch.setattr(lut_module, "device_name", lambda device: "Some GPU")
+    asked = []
+
+    def choose(device, *, tensorrt=True):
+        asked.append((device, tensorrt))
+        first = "TensorrtExecutionProvider" if tensorrt else "CUDAExecutionProvider"
+        return ProviderChoice((first, "CPUExecutionProvider"))
+
+    monkeypatch.setattr(lut_module, "choose_providers", choose)
+
+    def table(tensorrt):
+        estimator = LookupTableEstimator(LUTOptions(tensorrt=tensorrt), LatencyEnv(device="cuda", num_classes=4,
+                                                                                  cache_dir=tmp_path))
+        return estimator.table
+
+    trt, cuda = table(True), table(False)
+    assert asked == [("cuda", True), ("cuda", False)]
+    assert trt.key.runtime.endswith("TensorrtExecutionProvider")
+    assert cuda.key.runtime.endswith("CUDAExecutionProvider")
+    assert trt.path != cuda.path and "tensorrt" in trt.path.name and "-cuda-" in cuda.path.name
+    # on the CPU nothing changes: one provider, the table named as before
+    cpu = LookupTableEstimator(LUTOptions(), LatencyEnv(num_classes=4, cache_dir=tmp_path)).table
+    assert "ExecutionProvider" not in cpu.key.runtime
+    assert cpu.path.name.endswith(f"-onnxruntime-fp32-t{cpu.key.threads}.json")
