@@ -18,7 +18,7 @@ import click
 
 from gasnas_plugins.commands.shapes import parse_shape
 
-__all__ = ["compare", "Entry", "pareto_front", "front_of", "draw_plane"]
+__all__ = ["compare", "Entry", "pareto_front", "front_of", "place_labels", "draw_plane"]
 
 DEFAULT_INPUT = (1, 3, 512, 1024)
 KIND_STYLE = {"model": ("tab:blue", "o", "zoo model"), "architecture": ("tab:red", "*", "searched network")}
@@ -55,6 +55,23 @@ def front_of(entries: Sequence[Entry]) -> list[Entry]:
     return [scored[i] for i in pareto_front([(e.latency_ms, e.miou) for e in scored])]
 
 
+def place_labels(anchors: Sequence[tuple[float, float]], widths: Sequence[float], height: float,
+                 gap: tuple[float, float] = (6.0, 4.0)) -> list[tuple[float, float]]:
+    """Offsets (in points) that keep labels from overlapping: each label starts up and to the right of its
+    anchor (``anchors`` in points) and moves up, then down, a line at a time until its box is free."""
+    placed: list[tuple[float, float, float, float]] = []
+    offsets: list[tuple[float, float]] = []
+    for (x, y), width in zip(anchors, widths):
+        for step in range(200):
+            dy = gap[1] + height * ((step + 1) // 2) * (1 if step % 2 else -1) if step else gap[1]
+            box = (x + gap[0], y + dy, x + gap[0] + width, y + dy + height)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                break
+        placed.append(box)
+        offsets.append((gap[0], dy))
+    return offsets
+
+
 def draw_plane(entries: Sequence[Entry], path: Path, title: str, metric: str = "mIoU") -> Path:
     """Latency (x) against mIoU (y) as a PNG; the Pareto front is a step line, untrained networks are x ticks."""
     import matplotlib
@@ -75,13 +92,18 @@ def draw_plane(entries: Sequence[Entry], path: Path, title: str, metric: str = "
     if on_front:
         ax.step([e.latency_ms for e in on_front], [100 * e.miou for e in on_front], where="post", color="black",
                 linestyle="--", linewidth=1, label="Pareto front", zorder=2)
-    for e in scored:
-        ax.annotate(e.label, (e.latency_ms, 100 * e.miou), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    ax.margins(x=0.12, y=0.12)
+    ax.autoscale_view()
+    to_points = 72.0 / fig.dpi
+    anchors = [tuple(v * to_points for v in ax.transData.transform((e.latency_ms, 100 * e.miou))) for e in scored]
+    offsets = place_labels(anchors, [0.55 * 8 * len(e.label) for e in scored], height=10.0)
+    for e, offset in zip(scored, offsets):
+        ax.annotate(e.label, (e.latency_ms, 100 * e.miou), textcoords="offset points", xytext=offset, fontsize=8,
+                    arrowprops=None if offset[1] == 4 else {"arrowstyle": "-", "color": "gray", "lw": 0.5})
     for e in (e for e in entries if e.miou is None):
         ax.axvline(e.latency_ms, color=KIND_STYLE.get(e.kind, ("gray",))[0], alpha=0.3, linewidth=1)
         ax.annotate(f"{e.label} (untrained)", (e.latency_ms, 0.02), xycoords=("data", "axes fraction"),
                     rotation=90, fontsize=7, color="dimgray")
-    ax.margins(x=0.12, y=0.12)
     ax.set_xlabel("latency (ms, median)")
     ax.set_ylabel(f"{metric} (%)")
     ax.set_title(title, fontsize=9)

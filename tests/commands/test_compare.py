@@ -79,3 +79,16 @@ def test_compare_errors_are_clear(cli, runs, tmp_path):
     assert cli("compare").exit_code == 2
     unknown = cli("compare", "bisenet-v2")
     assert unknown.exit_code == 2 and "did you mean 'bisenetv2'" in unknown.output
+
+
+def test_labels_at_one_point_are_stacked_apart():
+    from gasnas_plugins.commands.compare import place_labels
+
+    anchors = [(100.0, 100.0)] * 4 + [(400.0, 100.0)]
+    offsets = place_labels(anchors, [50.0] * 5, height=10.0)
+    assert offsets[0] == (6.0, 4.0) and offsets[4] == (6.0, 4.0)  # a free label stays where it starts
+    boxes = [(x + dx, y + dy, x + dx + 50, y + dy + 10) for (x, y), (dx, dy) in zip(anchors, offsets)]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
+    assert max(abs(dy) for _, dy in offsets[:4]) <= 4.0 + 2 * 10.0  # stacked close, above and below
