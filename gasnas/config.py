@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from gasnas.registry import Component
 
 __all__ = ["BudgetConfig", "ComponentConfig", "LatencyConfig", "SearchConfig", "load_config", "parse_config",
-           "apply_overrides", "read_yaml", "config_schema", "SECTIONS", "DEFAULT_CONFIG"]
+           "parse_component", "apply_overrides", "read_yaml", "config_schema", "SECTIONS", "DEFAULT_CONFIG"]
 
 #: The quickstart config ``gasnas search`` runs without arguments: (package, resource path).
 DEFAULT_CONFIG = ("gasnas_plugins", "configs/quickstart.yaml")
@@ -201,7 +201,13 @@ def _noun(kind: str) -> str:
 def _component(section: str, data: Any, where: Location, pm: PluginManager, *,
                extra_keys: Sequence[str] = ()) -> tuple[ComponentConfig, Component]:
     kind, _ = SECTIONS.get(section, ("latency estimators", False))
-    path: KeyPath = tuple(section.split("."))
+    return parse_component(tuple(section.split(".")), kind, data, where, pm, extra_keys=extra_keys)
+
+
+def parse_component(path: KeyPath, kind: str, data: Any, where: Location, pm: PluginManager, *,
+                    extra_keys: Sequence[str] = ()) -> tuple[ComponentConfig, Component]:
+    """A ``{name, params}`` section at ``path`` naming a registered component of ``kind``, its params checked
+    against the component's options (``extra_keys``: other keys the section may hold)."""
     if isinstance(data, str):  # shorthand: `strategy: differentiable`
         data = {"name": data}
     if not isinstance(data, Mapping):

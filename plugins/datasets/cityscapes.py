@@ -15,14 +15,10 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-from torch.utils.data import Dataset
-
-from gasnas.api.dataset import SegmentationDataset
 from gasnas.errors import DataError
-from gasnas_plugins.datasets.files import LabelMap, list_images, pair_by_name, require_dir
+from gasnas_plugins.datasets.files import LabelMap, list_images, pair_by_name, reject_orphan_labels, require_dir
 from gasnas_plugins.datasets.options import CityscapesOptions
-from gasnas_plugins.datasets.splits import FileSplit
-from gasnas_plugins.datasets.transforms import SegmentationTransform
+from gasnas_plugins.datasets.splits import FolderDataset
 
 __all__ = ["Cityscapes", "LABELS", "label_map"]
 
@@ -57,9 +53,10 @@ def label_map() -> LabelMap:
     return LabelMap(table, f"Cityscapes label ids 0..{LABELS[-1][0]} (a *{LABEL_SUFFIX} file)")
 
 
-class Cityscapes(SegmentationDataset):
+class Cityscapes(FolderDataset):
     """Cityscapes fine annotations: 19 classes, everything else ignored."""
 
+    name = "cityscapes"
     num_classes = 19
     ignore_index = IGNORE
     class_names = tuple(name for _, name, train_id in LABELS if train_id != IGNORE)
@@ -72,7 +69,6 @@ class Cityscapes(SegmentationDataset):
                                 "download leftImg8bit_trainvaltest.zip and gtFine_trainvaltest.zip from "
                                 "cityscapes-dataset.com, unpack both into one folder and set dataset.params.root "
                                 "to it")
-        self._pairs: dict[str, list[tuple[Path, Path]]] = {}
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -82,33 +78,21 @@ class Cityscapes(SegmentationDataset):
     def _label_map(self) -> LabelMap:
         return label_map()
 
-    def pairs(self, name: str) -> list[tuple[Path, Path]]:
-        """The ``(image, label)`` files of split ``name``, checked for a label per image."""
-        if name not in self.splits:
-            raise DataError(f"cityscapes has no split '{name}'; the splits are {', '.join(self.splits)}")
-        if name not in self._pairs:
-            images_dir = require_dir(self.root / "leftImg8bit" / name, f"Cityscapes split '{name}'",
-                                     f"expected {self.root}/leftImg8bit/{name}/<city>/*{IMAGE_SUFFIX}")
-            labels_dir = require_dir(self.root / "gtFine" / name, f"Cityscapes labels of split '{name}'",
-                                     f"expected {self.root}/gtFine/{name}/<city>/*{LABEL_SUFFIX}")
-            images = list_images(images_dir, f"*/*{IMAGE_SUFFIX}")
-            if not images:
-                raise DataError(f"{images_dir}: no *{IMAGE_SUFFIX} images in its city folders")
+    def find_pairs(self, split: str) -> list[tuple[Path, Path]]:
+        """Each ``leftImg8bit/split/<city>/*_leftImg8bit.png`` with its ``gtFine`` labelIds file."""
+        images_dir = require_dir(self.root / "leftImg8bit" / split, f"Cityscapes split '{split}'",
+                                 f"expected {self.root}/leftImg8bit/{split}/<city>/*{IMAGE_SUFFIX}")
+        labels_dir = require_dir(self.root / "gtFine" / split, f"Cityscapes labels of split '{split}'",
+                                 f"expected {self.root}/gtFine/{split}/<city>/*{LABEL_SUFFIX}")
+        images = list_images(images_dir, f"*/*{IMAGE_SUFFIX}")
+        if not images:
+            raise DataError(f"{images_dir}: no *{IMAGE_SUFFIX} images in its city folders")
 
-            def label_for(image: Path) -> Path:
-                stem = image.name[: -len(IMAGE_SUFFIX)]
-                return labels_dir / image.parent.name / f"{stem}{LABEL_SUFFIX}"
+        def label_for(image: Path) -> Path:
+            stem = image.name[: -len(IMAGE_SUFFIX)]
+            return labels_dir / image.parent.name / f"{stem}{LABEL_SUFFIX}"
 
-            pairs = pair_by_name(images, label_for, "every image needs its gtFine labelIds file")
-            paired = {label for _, label in pairs}
-            orphans = [p for p in list_images(labels_dir, f"*/*{LABEL_SUFFIX}") if p not in paired]
-            if orphans:
-                raise DataError(f"{orphans[0]}: label without its image (expected it in {images_dir}); "
-                                f"{len(orphans)} such label(s) in {labels_dir}")
-            self._pairs[name] = pairs
-        return self._pairs[name]
-
-    def split(self, name: str, *, train: bool = False) -> Dataset:
-        transform = SegmentationTransform(mean=self.mean, std=self.std, ignore_index=self.ignore_index,
-                                          size=self.options.size, augment=self.options.augment if train else None)
-        return FileSplit(self.pairs(name), self._label_map, transform)
+        pairs = pair_by_name(images, label_for, "every image needs its gtFine labelIds file")
+        reject_orphan_labels(list_images(labels_dir, f"*/*{LABEL_SUFFIX}"), pairs, labels_dir,
+                             lambda label: f"it in {images_dir}")
+        return pairs

@@ -6,7 +6,7 @@ label with values outside the class range or of another size than its image all 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +14,8 @@ import numpy as np
 
 from gasnas.errors import DataError
 
-__all__ = ["LabelMap", "read_image", "read_label", "check_same_size", "require_dir", "pair_by_name", "image_size"]
+__all__ = ["LabelMap", "read_image", "read_label", "check_same_size", "require_dir", "pair_by_name",
+           "reject_orphan_labels", "image_size"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -119,6 +120,16 @@ def pair_by_name(images: Sequence[Path], label_for, what: str) -> list[tuple[Pat
             raise DataError(f"{image}: image without its label (expected {label}); {what}")
         pairs.append((image, label))
     return pairs
+
+
+def reject_orphan_labels(labels: Sequence[Path], pairs: Sequence[tuple[Path, Path]], labels_dir: Path,
+                         expected: Callable[[Path], str]) -> None:
+    """A label file no image was paired with is an error, naming it and where its image was ``expected``."""
+    paired = {label for _, label in pairs}
+    orphans = [p for p in labels if p not in paired]
+    if orphans:
+        raise DataError(f"{orphans[0]}: label without its image (expected {expected(orphans[0])}); "
+                        f"{len(orphans)} such label(s) in {labels_dir}")
 
 
 def list_images(folder: Path, pattern: str = "*") -> list[Path]:

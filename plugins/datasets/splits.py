@@ -9,9 +9,12 @@ import numpy as np
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from gasnas.api.dataset import SegmentationDataset
+from gasnas.errors import DataError
 from gasnas_plugins.datasets.files import LabelMap, check_same_size, read_image, read_label
+from gasnas_plugins.datasets.transforms import SegmentationTransform
 
-__all__ = ["FileSplit", "ArraySplit"]
+__all__ = ["FileSplit", "ArraySplit", "FolderDataset"]
 
 Transform = Callable[[np.ndarray, np.ndarray], tuple[Tensor, Tensor]]
 
@@ -48,3 +51,31 @@ class ArraySplit(Dataset):
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
         return self.transform(self.images[index], self.labels[index])
+
+
+class FolderDataset(SegmentationDataset):
+    """A dataset of ``(image, label)`` files in an official layout: each split found and checked once.
+
+    Subclasses set ``name``, ``splits``, ``options`` (with ``size`` and ``augment``) and ``_label_map``, and find
+    a split's files in :meth:`find_pairs`.
+    """
+
+    name = ""
+    _label_map: LabelMap
+
+    def find_pairs(self, split: str) -> list[tuple[Path, Path]]:
+        raise NotImplementedError
+
+    def pairs(self, split: str) -> list[tuple[Path, Path]]:
+        """The checked ``(image, label)`` files of ``split``."""
+        if split not in self.splits:
+            raise DataError(f"{self.name} has no split '{split}'; the splits are {', '.join(self.splits)}")
+        found = self.__dict__.setdefault("_pairs", {})
+        if split not in found:
+            found[split] = self.find_pairs(split)
+        return found[split]
+
+    def split(self, name: str, *, train: bool = False) -> Dataset:
+        transform = SegmentationTransform(mean=self.mean, std=self.std, ignore_index=self.ignore_index,
+                                          size=self.options.size, augment=self.options.augment if train else None)
+        return FileSplit(self.pairs(name), self._label_map, transform)

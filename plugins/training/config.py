@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from gasnas.config import ComponentConfig, apply_overrides, read_yaml
-from gasnas.errors import ConfigError, UnknownComponentError, closest
+from gasnas.config import parse_component as parse_component_at
+from gasnas.errors import ConfigError, closest
 from gasnas.options import Location, options_to_dict, parse_options
 from gasnas_plugins.training.network import NetworkSpec, resolve_target
 from gasnas_plugins.training.options import TrainOptions
@@ -85,28 +86,7 @@ class TrainConfig:
 
 def parse_component(section: str, kind: str, data: Any, where: Location, pm: PluginManager) -> ComponentConfig:
     """A ``{name, params}`` section naming a registered component of ``kind``, its params checked."""
-    path = (section,)
-    if isinstance(data, str):
-        data = {"name": data}
-    if not isinstance(data, Mapping):
-        raise where.error(path, f"expected a mapping {{name: ..., params: {{...}}}}, got {data!r}")
-    for key in data:
-        if key not in ("name", "params"):
-            raise where.error(path, f"unknown key '{key}'{closest(str(key), ['name', 'params'])}; "
-                                    "allowed: name, params", at=(*path, str(key)))
-    name = data.get("name")
-    if not isinstance(name, str):
-        raise where.error((*path, "name"), f"expected a name, got {name!r}")
-    try:
-        comp = pm.registry(kind).get(name)
-    except UnknownComponentError as exc:
-        raise where.error((*path, "name"), str(exc)) from None
-    raw = data.get("params")
-    if comp.options is None:
-        if raw not in (None, {}):
-            raise where.error((*path, "params"), f"'{name}' takes no params")
-        return ComponentConfig(kind, name, None)
-    return ComponentConfig(kind, name, parse_options(comp.options, raw, (*path, "params"), where))
+    return parse_component_at((section,), kind, data, where, pm)[0]
 
 
 def _with_crop(dataset: ComponentConfig, crop: tuple[int, int], where: Location) -> ComponentConfig:
