@@ -44,7 +44,7 @@ MODELS = ("bisenetv1-xception39", "bisenetv1-r18", "bisenetv2", "stdc1", "stdc2"
 
 
 def gasnas(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from gasnas.cli import main; main()", *args]
+    return [sys.executable, "-m", "gasnas.cli", *args]
 
 
 class Steps:
@@ -60,7 +60,7 @@ class Steps:
         if left < 5:
             self.results[name] = {"ok": False, "why": "no time left"}
             return False
-        self.log.write(f"\n$ {' '.join(command[3:])}\n")
+        self.log.write(f"\n$ {' '.join(command)}\n")
         self.log.flush()
         started = time.monotonic()
         try:
@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                                 "--runtime", "onnxruntime", "--num-classes", "19",
                                 *(["--repeats", "3", "--warmup", "1"] if args.quick else []), "-o", str(compare_png)))
     shutil.rmtree(runs, ignore_errors=True)
+    steps.log.close()
 
     summary: dict = {"device": device_description(args.device), "input": args.input,
                      "date": time.strftime("%Y-%m-%d"), "steps": steps.results}

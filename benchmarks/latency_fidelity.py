@@ -22,7 +22,7 @@ WITHIN, TAU = 0.90, 0.85
 
 
 def check(sampler: str, threads: int, seed: int, rounds: int, out: Path) -> dict:
-    command = [sys.executable, "-c", "from gasnas.cli import main; main()", "latency", "check",
+    command = [sys.executable, "-m", "gasnas.cli", "latency", "check",
                "--estimators", "lut,flops", "--sampler", sampler, "--seed", str(seed), "--rounds", str(rounds),
                "--set", f"latency.params.threads={threads}", "--set", f"latency.measure.params.threads={threads}",
                "-o", str(out)]

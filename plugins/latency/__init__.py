@@ -10,6 +10,10 @@ from gasnas import hookimpl
 from gasnas.options import option
 
 
+#: How ``gasnas latency check --sampler`` draws architectures (see ``gasnas_plugins.latency.fidelity``).
+SAMPLERS = ("spread", "diverse", "uniform")
+
+
 @dataclass(frozen=True)
 class TimingOptions:
     """How a measurement is taken: medians over repeats, after warm-up, with a fixed thread count on CPU."""

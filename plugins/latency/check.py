@@ -11,21 +11,25 @@ correction fitted on the calibration set only).
 from __future__ import annotations
 
 import json
+import random
+import textwrap
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from gasnas.api.latency import LatencyEstimator
 from gasnas.api.space import SearchSpace
 from gasnas_plugins.latency.block import BlockEstimator
-from gasnas_plugins.latency.fidelity import (SAMPLERS, diverse_samples, fit_calibration, kendall_tau, mape,
-                                             spread_samples, uniform_samples, within)
+from gasnas_plugins.latency import SAMPLERS
+from gasnas_plugins.latency.fidelity import (diverse_samples, fit_calibration, kendall_tau, mape, spread_samples,
+                                             uniform_samples, within)
 from gasnas_plugins.latency.lut import LookupTableEstimator
 
-__all__ = ["CheckRow", "CheckReport", "run_check", "draw_scatter"]
+__all__ = ["CheckRow", "CheckReport", "run_check", "chart_rows", "draw_scatter"]
 
 
 @dataclass
@@ -80,9 +84,6 @@ def _measure_interleaved(measure: LatencyEstimator, space: SearchSpace, calibrat
                          repeatability: bool, seed: int, progress: Callable | None
                          ) -> tuple[list[float], list[float], list[float] | None]:
     """Per-architecture medians over ``rounds`` interleaved rounds (see :func:`run_check`)."""
-    import random
-    from statistics import median
-
     rng = random.Random(seed)
 
     def shuffled_round(samples: Sequence[Mapping[str, Any]], text: str) -> list[float]:
@@ -108,7 +109,7 @@ def _measure_interleaved(measure: LatencyEstimator, space: SearchSpace, calibrat
 
 def sample_architectures(space: SearchSpace, input_shape: tuple[int, ...], sampler: str, n: int,
                          seed: int) -> list[dict[str, Any]]:
-    """``n`` distinct architectures by one of :data:`~gasnas_plugins.latency.fidelity.SAMPLERS`."""
+    """``n`` distinct architectures by one of :data:`~gasnas_plugins.latency.SAMPLERS`."""
     if sampler == "uniform":
         return uniform_samples(space, n, seed)
     if sampler == "diverse":
@@ -182,6 +183,25 @@ def run_check(space: SearchSpace, input_shape: tuple[int, ...], estimators: Mapp
                        sampler, [dict(s) for s in evaluation_set])
 
 
+def chart_rows(report: CheckReport, reach: float = 1.3) -> list[tuple[str, list[tuple[float, float]]]]:
+    """Each ms estimator's legend label and (measured, predicted) points within ``reach`` x the measured range.
+
+    An estimator far off (e.g. another runtime) would squeeze everything else into a corner: its points beyond
+    the reach are left out and counted in its label instead.
+    """
+    lo, hi = min(report.measured) / reach, max(report.measured) * reach
+    rows = []
+    for row in report.rows:
+        if row.unit != "ms":
+            continue
+        inside = [(m, p) for m, p in zip(report.measured, row.predictions) if lo <= p <= hi]
+        label = f"{row.estimator} {row.variant}: MAPE {row.mape:.1f}%, tau {row.kendall_tau:.2f}"
+        if len(inside) < len(row.predictions):
+            label += f" ({len(row.predictions) - len(inside)} off the chart)"
+        rows.append((label, inside))
+    return rows
+
+
 def draw_scatter(report: CheckReport, path: Path) -> Path:
     """Predicted against measured ms, one marker style per estimator, with the +-10% band."""
     import matplotlib
@@ -189,26 +209,14 @@ def draw_scatter(report: CheckReport, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    import textwrap
-
     fig, ax = plt.subplots(figsize=(5.5, 5))
     measured = report.measured
-    # the chart spans the measurements (and predictions near them); an estimator far off, e.g. another runtime,
-    # is counted in its legend entry instead of squeezing everything else into a corner
-    lo, hi = min(measured) / 1.3, max(measured) * 1.3
     shown_lo, shown_hi = min(measured), max(measured)
-    for row in report.rows:
-        if row.unit != "ms":
-            continue
-        inside = [(m, p) for m, p in zip(measured, row.predictions) if lo <= p <= hi]
-        off = len(row.predictions) - len(inside)
-        label = f"{row.estimator} {row.variant}: MAPE {row.mape:.1f}%, tau {row.kendall_tau:.2f}"
-        if off:
-            label += f" ({off} off the chart)"
-        ax.scatter([m for m, _ in inside], [p for _, p in inside], s=14, alpha=0.75, label=label)
-        if inside:
-            shown_lo = min(shown_lo, *(p for _, p in inside))
-            shown_hi = max(shown_hi, *(p for _, p in inside))
+    for label, points in chart_rows(report):
+        ax.scatter([m for m, _ in points], [p for _, p in points], s=14, alpha=0.75, label=label)
+        if points:
+            shown_lo = min(shown_lo, *(p for _, p in points))
+            shown_hi = max(shown_hi, *(p for _, p in points))
     pad = (shown_hi - shown_lo) * 0.05
     line = [shown_lo - pad, shown_hi + pad]
     ax.plot(line, line, color="black", lw=0.8)

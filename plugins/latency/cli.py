@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from gasnas.errors import ConfigError
+from gasnas_plugins.latency import SAMPLERS
 
 __all__ = ["latency", "parse_shape"]
 
@@ -120,7 +121,7 @@ def build(config, overrides, input_size, classes, device, name) -> None:
 @click.option("--rounds", default=1, show_default=True, type=click.IntRange(min=1),
               help="Measure in this many interleaved rounds and keep each architecture's median (a shared "
                    "machine's drift then reaches every architecture alike).")
-@click.option("--sampler", type=click.Choice(["spread", "diverse", "uniform"]), default="spread", show_default=True,
+@click.option("--sampler", type=click.Choice(SAMPLERS), default=SAMPLERS[0], show_default=True,
               help="How architectures are drawn: spread evenly over counted MACs, diverse (each with its own "
                    "preference over operations) or uniform (as the space samples).")
 @click.option("--store-calibration", is_flag=True, help="Keep the fitted lut calibration in its table.")

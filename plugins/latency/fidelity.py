@@ -13,8 +13,30 @@ from gasnas.api.latency import Calibration
 from gasnas.api.space import SearchSpace
 from gasnas.mutable import Categorical
 
-__all__ = ["SAMPLERS", "uniform_samples", "diverse_samples", "spread_samples", "kendall_tau", "mape", "within",
+__all__ = ["uniform_samples", "diverse_samples", "spread_samples", "kendall_tau", "mape", "within",
            "fit_calibration"]
+
+
+def _distinct(space: SearchSpace, n: int, draw: Callable[[], dict[str, Any]]) -> list[dict[str, Any]]:
+    """Up to ``n`` distinct valid architectures from ``draw`` (given up after ``50 n`` draws)."""
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for _ in range(50 * n):
+        if len(out) == n:
+            break
+        sample = draw()
+        key = repr(sorted(sample.items()))
+        if key not in seen:
+            space.validate(sample)
+            seen.add(key)
+            out.append(sample)
+    return out
+
+
+def uniform_samples(space: SearchSpace, n: int, seed: int) -> list[dict[str, Any]]:
+    """``n`` distinct architectures as the space samples them (every choice uniform)."""
+    rng = random.Random(seed)
+    return _distinct(space, n, lambda: space.random_sample(rng))
 
 
 def diverse_samples(space: SearchSpace, n: int, seed: int, concentration: float = 0.5) -> list[dict[str, Any]]:
@@ -27,39 +49,17 @@ def diverse_samples(space: SearchSpace, n: int, seed: int, concentration: float 
     rng = random.Random(seed)
     np_rng = np.random.default_rng(seed)
     values = sorted({repr(v) for m in space.choices().values() if isinstance(m, Categorical) for v in m.values})
-    out: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    attempts = 0
-    while len(out) < n and attempts < 50 * n:
-        attempts += 1
+
+    def draw() -> dict[str, Any]:
         sample = space.random_sample(rng)
         preference = dict(zip(values, np_rng.dirichlet([concentration] * len(values)))) if values else {}
         for label, mutable in space.choices().items():
             if isinstance(mutable, Categorical):
                 weights = [preference[repr(v)] + 1e-9 for v in mutable.values]
                 sample[label] = rng.choices(mutable.values, weights=weights)[0]
-        key = repr(sorted(sample.items()))
-        if key not in seen:
-            space.validate(sample)
-            seen.add(key)
-            out.append(sample)
-    return out
+        return sample
 
-
-def uniform_samples(space: SearchSpace, n: int, seed: int) -> list[dict[str, Any]]:
-    """``n`` distinct architectures as the space samples them (every choice uniform)."""
-    rng = random.Random(seed)
-    out: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for _ in range(50 * n):
-        if len(out) == n:
-            break
-        sample = space.random_sample(rng)
-        key = repr(sorted(sample.items()))
-        if key not in seen:
-            seen.add(key)
-            out.append(sample)
-    return out
+    return _distinct(space, n, draw)
 
 
 def spread_samples(space: SearchSpace, n: int, seed: int, proxy: Callable[[Mapping[str, Any]], float],
@@ -77,20 +77,15 @@ def spread_samples(space: SearchSpace, n: int, seed: int, proxy: Callable[[Mappi
         return candidates
     costs = [float(proxy(s)) for s in candidates]
     lo, hi = min(costs), max(costs)
-    order = sorted(range(len(candidates)), key=costs.__getitem__)
-    taken: set[int] = set()
+    left = set(range(len(candidates)))
     chosen: list[int] = []
     for k in range(n):
         target = lo + (hi - lo) * (k + 0.5) / n
-        best = min((i for i in order if i not in taken), key=lambda i: abs(costs[i] - target))
-        taken.add(best)
+        best = min(left, key=lambda i: (abs(costs[i] - target), costs[i], i))  # ties: the cheaper
+        left.remove(best)
         chosen.append(best)
     random.Random(seed).shuffle(chosen)
     return [candidates[i] for i in chosen]
-
-
-#: The samplers of ``gasnas latency check --sampler``.
-SAMPLERS = ("spread", "diverse", "uniform")
 
 
 def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:

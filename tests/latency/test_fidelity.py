@@ -206,11 +206,15 @@ def test_interleaved_rounds_give_the_repeatability_its_own_rounds(space):
 
 
 def test_scatter_keeps_an_estimator_far_off_out_of_the_chart(tmp_path):
-    from gasnas_plugins.latency.check import CheckReport, CheckRow, draw_scatter
+    from gasnas_plugins.latency.check import CheckReport, CheckRow, chart_rows, draw_scatter
 
     measured = [1.0, 1.5, 2.0, 2.5]
     rows = [CheckRow("lut", "calibrated", "ms", 2.0, 1.0, 1.0, [1.02, 1.49, 2.05, 2.4]),
-            CheckRow("torch", "as is", "ms", 400.0, 0.0, 0.3, [5.0, 9.0, 7.0, 8.0])]
+            CheckRow("torch", "as is", "ms", 400.0, 0.0, 0.3, [5.0, 9.0, 3.0, 8.0])]
     report = CheckReport("s", (1, 3, 8, 8), "truth", 4, 0, measured, rows, None, {}, 0.0)
+    (lut_label, lut_points), (torch_label, torch_points) = chart_rows(report)
+    assert len(lut_points) == 4 and "off the chart" not in lut_label
+    assert torch_points == [(2.0, 3.0)]  # within 1.3 x the largest measurement (3.25 ms); the rest left out
+    assert torch_label.endswith("(3 off the chart)")
     path = draw_scatter(report, tmp_path / "s.png")
     assert path.stat().st_size > 5000
