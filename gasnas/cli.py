@@ -116,6 +116,8 @@ def search(config: Path | None, overrides: tuple[str, ...], resume_dir: Path | N
     rows += [(k.replace("_", " "), v) for k, v in result.metrics.items()]
     rows += [(f"file: {k}", str(v)) for k, v in result.files.items()]
     console.print(table(f"search finished: {engine.run_dir.path}", ["", ""], rows))
+    for warning in result.warnings:
+        console.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True)
     console.print(f"next: [bold]gasnas train {result.files['architecture']}[/]", soft_wrap=True)
 
 

@@ -63,14 +63,18 @@ class ComponentConfig:
 
 @dataclass(frozen=True)
 class LatencyConfig(ComponentConfig):
-    """The latency section: the estimator, the latency target, and what measures the final network."""
+    """The latency section: the estimator, the latency target (absolute, or relative to the space), and what
+    measures the final network."""
 
     target_ms: float | None = None
+    #: the target as a fraction of the median estimated latency of random architectures of the space
+    target_relative: float | None = None
     measure: ComponentConfig | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
         out["target_ms"] = self.target_ms
+        out["target_relative"] = self.target_relative
         out["measure"] = self.measure.to_dict() if self.measure else None
         return out
 
@@ -260,15 +264,24 @@ def parse_config(data: Any, where: Location, pm: PluginManager | None = None) ->
             continue
         if section == "latency":
             section_data = data[section]
-            cfg, comp = _component(section, section_data, where, pm, extra_keys=("target_ms", "measure"))
-            target = section_data.get("target_ms") if isinstance(section_data, Mapping) else None
-            if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float))
-                                       or target <= 0):
-                raise where.error(("latency", "target_ms"), f"expected a positive number of ms, got {target!r}")
+            cfg, comp = _component(section, section_data, where, pm,
+                                   extra_keys=("target_ms", "target_relative", "measure"))
+            targets = {}
+            for key, what in (("target_ms", "a positive number of ms"),
+                              ("target_relative", "a positive fraction of the space's median latency")):
+                value = section_data.get(key) if isinstance(section_data, Mapping) else None
+                if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                          or not 0 < value < float("inf")):
+                    raise where.error(("latency", key), f"expected {what}, got {value!r}")
+                targets[key] = None if value is None else float(value)
+            if targets["target_ms"] is not None and targets["target_relative"] is not None:
+                raise where.error(("latency", "target_relative"), "set either target_ms (absolute) or "
+                                  "target_relative (a fraction of the space's median latency), not both")
             measure = None
             if isinstance(section_data, Mapping) and section_data.get("measure") is not None:
                 measure, _ = _component("latency.measure", section_data["measure"], where, pm)
-            cfg = LatencyConfig(cfg.kind, cfg.name, cfg.params, None if target is None else float(target), measure)
+            cfg = LatencyConfig(cfg.kind, cfg.name, cfg.params, targets["target_ms"], targets["target_relative"],
+                                measure)
         else:
             cfg, comp = _component(section, data[section], where, pm)
         values[section] = cfg
@@ -349,6 +362,9 @@ def config_schema(pm: PluginManager | None = None) -> dict[str, Any]:
         if section == "latency":
             extra = {"target_ms": {"type": ["number", "null"], "exclusiveMinimum": 0,
                                    "description": "latency budget in ms that the latency term steers toward"},
+                     "target_relative": {"type": ["number", "null"], "exclusiveMinimum": 0,
+                                         "description": "latency budget as a fraction of the median estimated "
+                                                        "latency of random architectures of the space"},
                      "measure": {"anyOf": [_section_schema(kind, pm), {"type": "null"}]}}
         props[section] = _section_schema(kind, pm, extra)
         if not SECTIONS[section][1]:
@@ -394,6 +410,8 @@ def starter_config(pm: PluginManager | None = None) -> str:
                   f"  name: {comp.name}  # {_noun(kind)}: {', '.join(pm.registry(kind).names())}"]
         if section == "latency":
             lines.append(f"  target_ms: {_yaml_value(data.get('target_ms'))}  # latency budget (ms)")
+            lines.append(f"  target_relative: {_yaml_value(data.get('target_relative'))}  # or: budget as a "
+                         "fraction of the median latency of random architectures")
             if data.get("measure"):
                 lines.append(f"  measure: {_yaml_value(data['measure'])}  # measures the final network")
         given = data.get("params") or {}

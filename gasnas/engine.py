@@ -32,9 +32,13 @@ if TYPE_CHECKING:
     from gasnas.api.latency import ExpectedLatency, LatencyEstimator
     from gasnas.api.space import RelaxedChoice, SearchSpace
 
-__all__ = ["Engine", "SearchContext", "seed_everything", "resolve_device", "rng_state", "set_rng_state"]
+__all__ = ["Engine", "SearchContext", "seed_everything", "resolve_device", "rng_state", "set_rng_state",
+           "REFERENCE_SAMPLES"]
 
 log = logging.getLogger(__name__)
+
+#: random architectures whose median estimated latency a relative latency target (latency.target_relative) scales
+REFERENCE_SAMPLES = 64
 
 
 def seed_everything(seed: int) -> None:
@@ -111,7 +115,10 @@ class SearchContext:
         self.dataset: SegmentationDataset = engine.dataset
         self.evaluator: Evaluator = engine.evaluator
         self.latency: LatencyEstimator | None = engine.latency
-        self.latency_target_ms: float | None = engine.config.latency.target_ms if engine.config.latency else None
+        #: the latency budget in the estimator's unit: latency.target_ms, or latency.target_relative times the
+        #: space's reference latency (None without a target)
+        self.latency_target: float | None = engine.latency_target
+        self.latency_target_ms: float | None = engine.latency_target  # the older name of latency_target
         self.device: torch.device = engine.device
         self.dist = engine.dist
         self.seed: int = engine.config.seed
@@ -263,6 +270,7 @@ class Engine:
         self._device_name = device or config.device
         self.run_dir = run_dir
         self.checkpoint: dict[str, Any] | None = None
+        self.latency_target: float | None = None
 
     @classmethod
     def resume(cls, run_dir: str | Path, *, pm: PluginManager | None = None, reporter: Reporter | None = None,
@@ -320,6 +328,7 @@ class Engine:
         input_shape = (1, 3, *self.dataset.input_size)
         if self.latency is not None:
             self.latency.prepare(self.space, input_shape)
+        self.latency_target = self._resolve_target(input_shape)
         # Building components and measuring a latency table may draw random numbers (e.g. initialising the blocks
         # it times), or not when a cache answers: seed again so that the search never depends on what was cached.
         seed_everything(cfg.seed)
@@ -340,9 +349,38 @@ class Engine:
             self.run_dir.write_text("summary.json", _summary_json(result))
         return result
 
+    def reference_latency(self, input_shape: tuple[int, ...]) -> float:
+        """The median estimated latency of :data:`REFERENCE_SAMPLES` random architectures of the space (seeded by
+        the config's seed, on forked RNGs: nothing the search draws later changes)."""
+        import statistics
+
+        import torch
+
+        rng = random.Random(self.config.seed * 7919 + 3)
+        with torch.random.fork_rng(devices=[]):
+            latencies = [self.latency.estimate(self.space, self.space.random_sample(rng), input_shape)
+                         for _ in range(REFERENCE_SAMPLES)]
+        return float(statistics.median(latencies))
+
+    def _resolve_target(self, input_shape: tuple[int, ...]) -> float | None:
+        section = self.config.latency
+        if section is None or (section.target_ms is None and section.target_relative is None):
+            return None
+        if section.target_ms is not None:
+            return section.target_ms
+        reference = self.reference_latency(input_shape)
+        target = section.target_relative * reference
+        if self.dist.is_main:
+            self.reporter.message(
+                f"latency target {target:.4g} {self.latency.unit}: {section.target_relative:g} x the median "
+                f"estimated latency of {REFERENCE_SAMPLES} random architectures ({reference:.4g} {self.latency.unit})")
+        return target
+
     def _annotate(self, arch: Architecture, rank: int, input_shape: tuple[int, ...]) -> Architecture:
         meta: dict[str, Any] = {"rank": rank, "seed": self.config.seed, "run": str(self.run_dir.path),
                                 "input_shape": list(input_shape)}
+        if self.latency_target is not None:
+            meta["latency_target"] = round(self.latency_target, 4)
         if self.latency is not None:
             meta["estimated_latency"] = round(self.latency.estimate(self.space, arch.sample, input_shape), 4)
             meta["estimated_latency_unit"] = self.latency.unit
@@ -372,4 +410,5 @@ def _summary_json(result: SearchResult) -> str:
         "architectures": [{"id": a.id, **{k: v for k, v in a.metadata.items() if not isinstance(v, (dict, list))}}
                           for a in result.architectures],
         "files": {k: str(v) for k, v in result.files.items()},
+        "warnings": list(result.warnings),
     }, indent=2, default=str)

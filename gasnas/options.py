@@ -163,7 +163,12 @@ def parse_options(cls: type[T], data: Any, path: KeyPath = (), where: Location |
     values = {}
     for name, f in fields.items():
         if name in data:
-            values[name] = parse_value(hints[name], data[name], (*path, name), where)
+            value = data[name]
+            if isinstance(value, Mapping) and dataclasses.is_dataclass(f.default):
+                # a partial nested section completes the field's own default (a dataset's augmentation with
+                # only `crop` given keeps that dataset's scale and flip), not the nested class's defaults
+                value = {**options_to_dict(f.default), **value}
+            values[name] = parse_value(hints[name], value, (*path, name), where)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise where.error((*path, name), f"required option is missing ({help_of(f) or _type_name(hints[name])})")
     try:

@@ -151,11 +151,13 @@ class RunInfo:
 
 @dataclass
 class SearchResult:
-    """What a strategy returns: architectures best first, final metrics, and files it wrote (name -> path)."""
+    """What a strategy returns: architectures best first, final metrics, files it wrote (name -> path), and
+    warnings about the result a user must read (a search that learned nothing says so)."""
 
     architectures: list[Architecture]
     metrics: dict[str, float] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def best(self) -> Architecture:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -66,3 +67,11 @@ def test_schema_and_plain_dict_round_trip():
     assert schema["properties"]["inner"]["properties"]["depth"]["default"] == 2
     plain = options_to_dict(parse_options(Opts, {}))
     assert parse_options(Opts, plain) == parse_options(Opts, {})
+
+
+def test_a_partial_nested_section_completes_the_fields_own_default():
+    from gasnas_plugins.datasets.options import DigitScenesOptions
+
+    augment = parse_options(DigitScenesOptions, {"augment": {"crop": None}}).augment
+    assert augment.crop is None
+    assert augment == dataclasses.replace(DigitScenesOptions().augment, crop=None)  # not AugmentOptions()'s scale

@@ -50,8 +50,8 @@ class ToyModels:
 
 def tiny_scenes(cache) -> dict:
     """Params of a digit-scenes dataset that trains in a second."""
-    return {"size": [32, 64], "train_size": 16, "val_size": 8, "test_size": 4, "digit_height": [40, 100],
-            "cache_dir": str(cache)}
+    return {"size": [32, 64], "train_size": 16, "val_size": 8, "test_size": 4, "sign_size": [40, 80],
+            "augment": {"crop": [32, 64]}, "cache_dir": str(cache)}
 
 
 @pytest.fixture

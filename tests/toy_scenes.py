@@ -99,7 +99,8 @@ dataset: {{name: rectangles}}
 space: {{name: gas, params: {{preset: gas-tiny, cells: 3, reductions: [1], nodes: 2, channels: 8,
                            stem_channels: [8, 8, 8], head_channels: 16}}}}
 communicator: {{name: gcn}}
-strategy: {{name: differentiable, params: {{warmup_epochs: 1, arch_lr: 0.01, top_k: 3, val_batches: 1}}}}
+strategy: {{name: differentiable, params: {{warmup_epochs: 1, arch_lr: 0.01, top_k: 3, val_batches: 1,
+                                          latency_loss: linear}}}}
 latency: {{name: lut, params: {{repeats: 5, warmup: 1}}, measure: {{name: onnxruntime, params: {{repeats: 5, warmup: 1}}}}}}
 evaluator: {{name: test-miou}}
 budget: {{epochs: 3, batch_size: 8}}

@@ -82,6 +82,7 @@ class ExpectedLatency(nn.Module):
         constant = calibration.intercept
         self.keys: list[str] = []
         self._zero: dict[str, int | None] = {}
+        self._weight: dict[str, float] = {}
         for term in terms:
             scale = calibration.scale(term.group) * term.weight
             costs = [sum(block_cost(b) for b in candidate) for candidate in term.candidates]
@@ -93,10 +94,16 @@ class ExpectedLatency(nn.Module):
             self.keys.append(term.key)
             self.register_buffer(f"cost_{len(self.keys) - 1}", torch.tensor(costs, dtype=torch.float32) * scale)
             self._zero[term.key] = term.zero if exclude_zero else None
+            self._weight[term.key] = term.weight
         self.register_buffer("constant", torch.tensor(float(constant)))
 
     def cost(self, key: str) -> Tensor:
         return getattr(self, f"cost_{self.keys.index(key)}")
+
+    def kept_costs(self) -> dict[str, Tensor]:
+        """Per relaxed choice, what each candidate adds to a derived network that keeps it (calibrated; not
+        weighted by the share of such choices a derivation keeps): the price a latency-aware derivation pays."""
+        return {key: getattr(self, f"cost_{i}") / (self._weight[key] or 1.0) for i, key in enumerate(self.keys)}
 
     def forward(self, probs: Mapping[str, Tensor]) -> Tensor:
         total = self.constant.clone()

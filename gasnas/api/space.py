@@ -22,12 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from gasnas.errors import IncompatibleComponentsError
 from gasnas.mutable import Mutable, default_sample, random_sample, validate_sample
 
-__all__ = ["SearchSpace", "Supernet", "RelaxedChoice", "Block", "CostTerm", "Factor", "kbest"]
+__all__ = ["SearchSpace", "Supernet", "RelaxedChoice", "Block", "CostTerm", "Factor", "kbest", "log_scores"]
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,14 @@ def kbest(factors: Sequence[Factor], k: int) -> list[tuple[float, dict[str, Any]
     return out
 
 
+def log_scores(probs: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """``log(probs)`` per choice in float64 on the CPU, floored at -1e4 (a zero weight is "never", not NaN).
+
+    :meth:`Supernet.derive` reads its weights through this: they may be unnormalised positive scores, e.g.
+    probabilities times ``exp(-mu * latency)``, whose logs differ by far more than float32 probabilities hold."""
+    return {k: torch.log(v.detach().double().cpu()).clamp_min(-1e4) for k, v in probs.items()}
+
+
 class Supernet(nn.Module, ABC):
     """A weight-sharing network holding every candidate; ``forward(x, mixing)`` mixes them.
 
@@ -130,7 +139,11 @@ class Supernet(nn.Module, ABC):
 
     @abstractmethod
     def derive(self, probs: Mapping[str, Tensor], top_k: int = 1) -> list[tuple[dict[str, Any], float]]:
-        """The ``top_k`` most probable samples under ``probs`` with their log-scores, best first."""
+        """The ``top_k`` most probable samples under ``probs`` with their log-scores, best first.
+
+        ``probs`` are positive weights per candidate, read as log-scores with :func:`log_scores` (they need not
+        be normalised: a latency-aware derivation passes probabilities times ``exp(-mu * cost)``); a sample's
+        score is the sum of the log-scores of the candidates it keeps."""
 
     @abstractmethod
     def mixing_for(self, sample: Mapping[str, Any]) -> dict[str, Tensor]:
@@ -153,6 +166,12 @@ class SearchSpace(ABC):
 
     def default_sample(self) -> dict[str, Any]:
         return default_sample(self.choices().values())
+
+    def canonical(self, sample: Mapping[str, Any]) -> dict[str, Any]:
+        """``sample`` without the choices that do not change the network it builds (e.g. those of blocks a
+        repeat's depth leaves out): two samples build the same network exactly when their canonical forms are
+        equal. Derivations use it so that a top-k holds k different networks. Default: the sample itself."""
+        return dict(sample)
 
     def size(self) -> float:
         """The number of architectures (log10 when huge, see :meth:`log10_size`)."""

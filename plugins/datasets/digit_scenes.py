@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import torch
 from torch.utils.data import Dataset
 
 from gasnas.api.dataset import SegmentationDataset
@@ -63,13 +64,17 @@ class DigitScenes(SegmentationDataset):
                                           augment=self.options.augment if train else None)
         return ArraySplit(images, labels, transform)
 
+    def class_counts(self, split: str = "train") -> torch.Tensor:
+        _, labels = self.arrays(split)
+        return torch.from_numpy(np.bincount(labels.ravel(), minlength=self.num_classes)[:self.num_classes].astype(np.int64))
+
     # -- generation and cache -----------------------------------------------------------------------------------
 
     def _params(self, split: str) -> dict:
         o = self.options
         return {"split": split, "count": getattr(o, f"{split}_size"), "seed": o.seed, "size": list(o.size),
-                "digits_per_scene": list(o.digits_per_scene), "digit_height": list(o.digit_height),
-                "distractors": o.distractors}
+                "digits_per_scene": list(o.digits_per_scene), "sign_size": list(o.sign_size),
+                "empty_signs": o.empty_signs, "distractors": o.distractors}
 
     def cache_file(self, split: str) -> Path:
         digest = hashlib.sha1(json.dumps(self._params(split), sort_keys=True).encode()).hexdigest()[:12]
@@ -108,7 +113,7 @@ class DigitScenes(SegmentationDataset):
 
     def _generate(self, path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
         o = self.options
-        params = SceneParams(tuple(o.size), tuple(o.digits_per_scene), tuple(o.digit_height), o.distractors)
+        params = SceneParams(tuple(o.size), tuple(o.digits_per_scene), tuple(o.sign_size), o.empty_signs, o.distractors)
         count = getattr(o, f"{split}_size")
         log.info("generating %d digit-scenes %s scenes into %s", count, split, path)
         images, labels, _ = generate_scenes(params, split, count, o.seed)

@@ -41,14 +41,17 @@ class DigitScenesOptions:
     val_size: int = option(200, "scenes in the val split")
     test_size: int = option(200, "scenes in the test split")
     seed: int = option(0, "generator seed: the same seed always gives the same scenes")
-    digits_per_scene: tuple[int, int] = option((3, 7), "fewest and most digits in a scene")
-    digit_height: tuple[int, int] = option((16, 48), "smallest and largest digit height in pixels for 128-pixel "
-                                                     "high scenes (scaled with the scene height)")
+    digits_per_scene: tuple[int, int] = option((4, 7), "fewest and most signs carrying a digit in a scene")
+    sign_size: tuple[int, int] = option((32, 64), "smallest and largest sign height in pixels for 128-pixel high "
+                                                  "scenes (scaled with the scene height); a digit fills 65-80% of it")
+    empty_signs: int = option(1, "most blank signs (labelled background) in a scene")
     distractors: int = option(4, "most digit-like strokes (labelled background) in a scene")
     cache_dir: str | None = option(None, "where generated scenes are cached; null: $GASNAS_CACHE_DIR/digit-scenes, "
                                          "else $XDG_CACHE_HOME/gasnas/digit-scenes, else ~/.cache/gasnas/digit-scenes")
-    augment: AugmentOptions = option(AugmentOptions(scale=(0.75, 1.25), crop=None, flip=False),
-                                     "training augmentation (no flips: a mirrored digit is another shape)")
+    augment: AugmentOptions = option(AugmentOptions(scale=(0.75, 1.25), crop=(64, 128), flip=False),
+                                     "training augmentation: 64 x 128 crops at the scenes' scale (a quarter of a "
+                                     "scene: four times cheaper a step); no flips: a mirrored digit is another "
+                                     "shape")
 
     def __post_init__(self) -> None:
         _check_size(self.size)
@@ -57,11 +60,11 @@ class DigitScenesOptions:
         if not 0 <= self.digits_per_scene[0] <= self.digits_per_scene[1]:
             raise ValueError(f"digits_per_scene must be [fewest, most] with 0 <= fewest <= most, "
                              f"got {list(self.digits_per_scene)}")
-        if not 4 <= self.digit_height[0] <= self.digit_height[1]:
-            raise ValueError(f"digit_height must be [smallest, largest] with 4 <= smallest <= largest, "
-                             f"got {list(self.digit_height)}")
-        if self.distractors < 0:
-            raise ValueError("distractors must be >= 0")
+        if not 8 <= self.sign_size[0] <= self.sign_size[1]:
+            raise ValueError(f"sign_size must be [smallest, largest] with 8 <= smallest <= largest, "
+                             f"got {list(self.sign_size)}")
+        if self.distractors < 0 or self.empty_signs < 0:
+            raise ValueError("distractors and empty_signs must be >= 0")
 
 
 @dataclass(frozen=True)

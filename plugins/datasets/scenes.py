@@ -1,11 +1,13 @@
-"""The digit-scenes generator: street-like scenes of real handwritten digits, in NumPy.
+"""The digit-scenes generator: street-like scenes of signs that carry real handwritten digits, in NumPy.
 
 Each scene has a light sky/ground background split at a random horizon, low-frequency colour variation, a fine
-texture, a few building-like blocks, digit-like distractor strokes (labelled background) and 3-7 digits of
-scikit-learn's bundled 8x8 handwriting (1,797 images) scaled to 16-48 pixels, each in its own ink colour and
-contrast (always darker than what lies under it), placed with limited overlap (a later digit occludes an
-earlier one). Telling the digits apart needs context (a whole digit, up to 48 pixels); labelling their thin
-strokes needs detail.
+texture, a few building-like blocks and digit-like distractor strokes (labelled background). On it stand 4-7
+**signs** -- plates of three shapes (ellipse, rounded square, diamond), some with a dark rim -- 32-64 pixels
+across at 128-pixel scenes, each carrying one digit of scikit-learn's bundled 8x8 handwriting (1,797 images)
+in dark ink; up to one more sign is blank. The whole plate is labelled with its digit's class, and a blank
+plate is background. A pixel near a plate's edge is therefore classified by what is written in the plate's
+middle, up to 32 pixels away: the task needs **context** (a receptive field that grows with the sign, which is
+what dilation and depth buy) as well as the **detail** to read a digit 20 pixels high.
 
 Everything is drawn from one ``numpy.random.Generator``: the same seed gives the same scenes, bit for bit.
 Bump :data:`GENERATOR_VERSION` whenever a change alters the output, so that caches are regenerated.
@@ -20,21 +22,30 @@ import numpy as np
 
 __all__ = ["GENERATOR_VERSION", "SceneParams", "load_source_digits", "partition_sources", "generate_scenes"]
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 #: share of the source digits that each split draws from (stratified by digit); splits never share one
 SPLIT_FRACTIONS = {"train": 0.7, "val": 0.15, "test": 0.15}
-#: the scene height the digit heights are given for
+#: the scene height the sign sizes are given for
 REFERENCE_HEIGHT = 128
-MAX_OVERLAP = 0.25  # largest share of a new digit's pixels that may cover earlier digits
+MAX_OVERLAP = 0.15  # largest share of a new sign's pixels that may cover earlier signs
+PLACEMENT_TRIES = 10
 LIGHT = 0.45  # darkest background channel value
-INK_CONTRAST = (0.3, 0.6)  # how much darker than what lies under them digits and strokes are
+PLATE = (0.55, 1.0)  # range of a plate's channel values: light, so that dark ink reads on it
+RIM_PROBABILITY = 0.3  # share of plates with a dark rim (as on traffic signs)
+GLYPH_SHARE = (0.65, 0.8)  # a digit's height as a share of its plate's (three quarters of that in a diamond)
+RIM_WIDTH = 0.07  # a rim's width as a share of its plate's size
+GLYPH_EDGE = (0.1, 0.25)  # glyph coverage mapped to ink opacity: (fully clear below, ramp width); low = bold
+INK_CONTRAST = (0.5, 0.7)  # how much darker than their plate digits are
+STROKE_CONTRAST = (0.3, 0.6)  # how much darker than what lies under them distractor strokes are
+STROKE_SPAN = (16, 48)  # distractor stroke sizes at 128-pixel scenes
 
 
 @dataclass(frozen=True)
 class SceneParams:
     size: tuple[int, int]
     digits_per_scene: tuple[int, int]
-    digit_height: tuple[int, int]
+    sign_size: tuple[int, int]
+    empty_signs: int
     distractors: int
 
 
@@ -103,63 +114,103 @@ def _light(rng: np.random.Generator) -> np.ndarray:
     return (LIGHT + (1 - LIGHT) * rng.random(3)).astype(np.float32)
 
 
-def _ink(rng: np.random.Generator, patch: np.ndarray) -> np.ndarray:
-    """A colour darker than ``patch``'s mean by a random contrast, in a random hue: ink, not paint.
-
-    One polarity (dark on light) for digits and distractors alike keeps the task about shapes: a network need not
-    first learn that a digit may be darker or brighter than what lies under it."""
-    level = float(patch.mean()) if patch.size else 0.75
-    target = level - rng.uniform(*INK_CONTRAST)
-    return np.clip(target + rng.normal(0, 0.1, 3), 0, 1).astype(np.float32)
+def _darker(rng: np.random.Generator, level: np.ndarray | float, contrast: tuple[float, float]) -> np.ndarray:
+    """A colour darker than ``level`` by a random contrast, in a random hue: ink, not paint."""
+    target = np.asarray(level, dtype=np.float32) - rng.uniform(*contrast)
+    return np.clip(target + rng.normal(0, 0.05, 3), 0, 1).astype(np.float32)
 
 
-def _blend(img: np.ndarray, alpha: np.ndarray, top: int, left: int, colour: np.ndarray) -> None:
-    h, w = alpha.shape
-    region = img[top:top + h, left:left + w]
-    region += alpha[..., None] * (colour - region)
-
-
-def _stroke(rng: np.random.Generator, img: np.ndarray, scale: float, heights: tuple[int, int]) -> None:
+def _stroke(rng: np.random.Generator, img: np.ndarray, scale: float) -> None:
     """A digit-like curved stroke (a quadratic Bezier curve), labelled background."""
     height, width = img.shape[:2]
-    span = rng.uniform(*heights) * scale
+    span = rng.uniform(*STROKE_SPAN) * scale
     thickness = span * rng.uniform(0.08, 0.18)
     origin = np.array([rng.uniform(0, height), rng.uniform(0, width)])
     ctrl = origin + rng.uniform(-span / 2, span / 2, (3, 2))
     t = np.linspace(0, 1, 24)[:, None]
     pts = (1 - t) ** 2 * ctrl[0] + 2 * (1 - t) * t * ctrl[1] + t ** 2 * ctrl[2]
-    pad = thickness
-    top, left = (np.floor(pts.min(0) - pad).astype(int)).clip(0)
-    bottom, right = np.ceil(pts.max(0) + pad).astype(int)
+    top, left = (np.floor(pts.min(0) - thickness).astype(int)).clip(0)
+    bottom, right = np.ceil(pts.max(0) + thickness).astype(int)
     bottom, right = min(bottom, height), min(right, width)
     if bottom <= top or right <= left:
         return
     yy, xx = np.mgrid[top:bottom, left:right].astype(np.float32)
     dist = np.sqrt((yy[..., None] - pts[:, 0]) ** 2 + (xx[..., None] - pts[:, 1]) ** 2).min(-1)
     alpha = np.clip(thickness / 2 - dist + 0.5, 0, 1).astype(np.float32)
-    _blend(img, alpha, top, left, _ink(rng, img[top:bottom, left:right]))
+    region = img[top:bottom, left:right]
+    region += alpha[..., None] * (_darker(rng, region.mean(), STROKE_CONTRAST) - region)
 
 
-def _digit(rng: np.random.Generator, img: np.ndarray, label: np.ndarray, glyph: np.ndarray, cls: int,
-           scale: float, heights: tuple[int, int]) -> bool:
-    """Scale one 8x8 digit, place it where it overlaps earlier digits little, draw it and label it."""
+def _plate(shape: int, height: int, width: int) -> np.ndarray:
+    """Signed distance (pixels, positive inside) to the outline of a plate filling ``height x width``: an
+    ellipse, a rounded square or a diamond."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    ry, rx = height / 2, width / 2
+    dy, dx = np.abs(yy - (height - 1) / 2), np.abs(xx - (width - 1) / 2)
+    if shape == 0:
+        return (1 - np.sqrt((dy / ry) ** 2 + (dx / rx) ** 2)) * min(ry, rx)
+    if shape == 1:
+        r = 0.3 * min(ry, rx)
+        qy, qx = dy - (ry - r), dx - (rx - r)
+        outside = np.sqrt(np.maximum(qy, 0) ** 2 + np.maximum(qx, 0) ** 2)
+        return r - outside - np.minimum(np.maximum(qy, qx), 0)
+    return (1 - dy / ry - dx / rx) * min(ry, rx) * 0.7
+
+
+def _glyph(glyph: np.ndarray, height: int, width: int) -> np.ndarray:
+    """An 8x8 digit scaled to ``height x width`` as ink opacity in [0, 1]."""
+    value = _resize_matrix(height, 10) @ np.pad(glyph, 1) @ _resize_matrix(width, 10).T
+    return np.clip((value - GLYPH_EDGE[0]) / GLYPH_EDGE[1], 0, 1)
+
+
+def _place(rng: np.random.Generator, mask: np.ndarray, label: np.ndarray) -> tuple[int, int] | None:
+    """A top-left corner where ``mask`` (up to a quarter of it may leave the scene) covers little of the signs
+    already placed; ``None`` when the scene is too crowded."""
     height, width = label.shape
-    h = int(np.clip(round(rng.uniform(*heights) * scale), 4, height))
-    w = int(np.clip(round(h * rng.uniform(0.6, 0.95)), 4, width))
-    padded = np.pad(glyph, 1)
-    value = _resize_matrix(h, 10) @ padded @ _resize_matrix(w, 10).T
-    alpha = np.clip((value - 0.2) / 0.3, 0, 1)
-    mask = value > 0.35
-    if not mask.any():
+    h, w = mask.shape
+    for _ in range(PLACEMENT_TRIES):
+        top, left = int(rng.integers(-h // 4, height - 3 * h // 4 + 1)), int(rng.integers(-w // 4, width - 3 * w // 4 + 1))
+        inside = mask[max(-top, 0):height - top, max(-left, 0):width - left]
+        covered = label[max(top, 0):top + h, max(left, 0):left + w][inside]
+        if covered.size and (covered > 0).mean() <= MAX_OVERLAP:
+            return top, left
+    return None
+
+
+def _sign(rng: np.random.Generator, img: np.ndarray, label: np.ndarray, size: float, glyph: np.ndarray | None,
+          cls: int) -> bool:
+    """Draw one sign of height ``size`` carrying ``glyph`` (blank when ``None``) and label its plate ``cls + 1``
+    (background when blank). False when there was no room for it."""
+    height, width = label.shape
+    h = min(int(round(size)), height)
+    w = min(int(round(size * rng.uniform(0.85, 1.15))), width)
+    shape = int(rng.integers(0, 3))
+    dist = _plate(shape, h, w)
+    alpha = np.clip(dist + 0.5, 0, 1)
+    corner = _place(rng, alpha > 0.5, label)
+    if corner is None:
         return False
-    for _ in range(8):
-        top, left = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
-        if (label[top:top + h, left:left + w][mask] > 0).mean() <= MAX_OVERLAP:
-            break
-    else:
-        return False  # crowded: leave this digit out
-    _blend(img, alpha, top, left, _ink(rng, img[top:top + h, left:left + w]))
-    label[top:top + h, left:left + w][mask] = cls + 1
+    top, left = corner
+    layer = np.zeros((h, w, 4), dtype=np.float32)  # colour and opacity of the sign, drawn off-scene first
+    plate = (PLATE[0] + (PLATE[1] - PLATE[0]) * rng.random(3)).astype(np.float32)
+    layer[..., :3], layer[..., 3] = plate, alpha
+    if rng.random() < RIM_PROBABILITY:
+        thickness = RIM_WIDTH * min(h, w)
+        ring = np.clip(thickness - np.abs(dist - thickness) + 0.5, 0, 1) * (dist > -0.5)
+        layer[..., :3] += ring[..., None] * (_darker(rng, plate, INK_CONTRAST) - layer[..., :3])
+    if glyph is not None:
+        gh = int(round(h * rng.uniform(*GLYPH_SHARE) * (0.75 if shape == 2 else 1.0)))
+        gw = int(round(gh * rng.uniform(0.6, 0.9)))
+        ink = _glyph(glyph, gh, gw)
+        gt, gl = (h - gh) // 2, (w - gw) // 2
+        region = layer[gt:gt + gh, gl:gl + gw, :3]
+        region += ink[..., None] * (_darker(rng, plate, INK_CONTRAST) - region)
+    rows = slice(max(top, 0), min(top + h, height))
+    cols = slice(max(left, 0), min(left + w, width))
+    part = layer[rows.start - top:rows.stop - top, cols.start - left:cols.stop - left]
+    scene = img[rows, cols]
+    scene += part[..., 3:] * (part[..., :3] - scene)
+    label[rows, cols][part[..., 3] > 0.5] = 0 if glyph is None else cls + 1
     return True
 
 
@@ -172,11 +223,16 @@ def render_scene(rng: np.random.Generator, params: SceneParams, pool: np.ndarray
     img = _background(rng, height, width)
     label = np.zeros((height, width), dtype=np.uint8)
     for _ in range(rng.integers(0, params.distractors + 1)):
-        _stroke(rng, img, scale, params.digit_height)
+        _stroke(rng, img, scale)
+    digits = [int(rng.choice(pool)) for _ in range(rng.integers(params.digits_per_scene[0],
+                                                                 params.digits_per_scene[1] + 1))]
+    signs: list[int | None] = [*digits, *[None] * int(rng.integers(0, params.empty_signs + 1))]
     sources = []
-    for _ in range(rng.integers(params.digits_per_scene[0], params.digits_per_scene[1] + 1)):
-        src = int(rng.choice(pool))
-        if _digit(rng, img, label, glyphs[src], int(classes[src]), scale, params.digit_height):
+    for i in rng.permutation(len(signs)):
+        src = signs[i]
+        size = rng.uniform(*params.sign_size) * scale
+        glyph = None if src is None else glyphs[src]
+        if _sign(rng, img, label, size, glyph, -1 if src is None else int(classes[src])) and src is not None:
             sources.append(src)
     img += rng.normal(0, 0.03, (height, width, 1)).astype(np.float32)
     return (np.clip(img, 0, 1) * 255).round().astype(np.uint8), label, sources

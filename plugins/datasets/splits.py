@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
@@ -74,6 +75,18 @@ class FolderDataset(SegmentationDataset):
         if split not in found:
             found[split] = self.find_pairs(split)
         return found[split]
+
+    def class_counts(self, split: str = "train", max_files: int = 500) -> torch.Tensor:
+        """Labelled pixels per class over at most ``max_files`` label files of ``split``, evenly spaced through
+        it (labels only: no image is decoded); enough to weigh a loss by, in seconds even for Cityscapes."""
+        pairs = self.pairs(split)
+        step = max(1, -(-len(pairs) // max_files))
+        counts = np.zeros(self.num_classes, dtype=np.int64)
+        for _, label_path in pairs[::step]:
+            label = self._label_map(read_label(label_path), label_path)
+            label = label[label != self.ignore_index]
+            counts += np.bincount(label.ravel(), minlength=self.num_classes)[:self.num_classes]
+        return torch.from_numpy(counts)
 
     def split(self, name: str, *, train: bool = False) -> Dataset:
         transform = SegmentationTransform(mean=self.mean, std=self.std, ignore_index=self.ignore_index,

@@ -40,6 +40,15 @@ class LUTOptions(TimingOptions):
     exclude_zero: bool = option(
         True, "expected latency over the non-zero operations of each edge, i.e. over what a derivation keeps")
     calibrated: bool = option(True, "apply the table's calibration for this space and input size when it has one")
+    calibrate: int = option(
+        0, "when the table has no calibration for this space and input size: time this many architectures "
+           "(spread over the space's range) end to end in the same runtime and fit one, kept in the table "
+           "(0: never; gasnas latency check --store-calibration fits one on demand)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.calibrate != 0 and self.calibrate < 3:
+            raise ValueError("calibrate must be 0 (off) or at least 3 architectures")
 
 
 @dataclass(frozen=True)

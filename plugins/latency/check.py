@@ -79,6 +79,30 @@ def _measure(measure: LatencyEstimator, space: SearchSpace, samples: Sequence[Ma
     return out
 
 
+def measure_round(measure: LatencyEstimator, space: SearchSpace, samples: Sequence[Mapping[str, Any]],
+                  input_shape: tuple[int, ...], rng: random.Random, progress: Callable | None = None,
+                  text: str = "measuring") -> list[float]:
+    """One measurement of each sample, taken in a fresh random order (no architecture keeps its place in a
+    drift of the machine's speed), returned in the samples' order."""
+    order = list(range(len(samples)))
+    rng.shuffle(order)
+    times = _measure(measure, space, [samples[i] for i in order], input_shape, progress, text)
+    out = [0.0] * len(samples)
+    for i, t in zip(order, times):
+        out[i] = t
+    return out
+
+
+def measure_interleaved(measure: LatencyEstimator, space: SearchSpace, samples: Sequence[Mapping[str, Any]],
+                        input_shape: tuple[int, ...], rounds: int = 3, seed: int = 0,
+                        progress: Callable | None = None) -> list[float]:
+    """Per-sample medians over ``rounds`` interleaved rounds of :func:`measure_round`."""
+    rng = random.Random(seed)
+    runs = [measure_round(measure, space, samples, input_shape, rng, progress, f"measuring, round {r + 1}/{rounds}")
+            for r in range(rounds)]
+    return [median(values) for values in zip(*runs)]
+
+
 def _measure_interleaved(measure: LatencyEstimator, space: SearchSpace, calibration_set: Sequence[Mapping[str, Any]],
                          evaluation_set: Sequence[Mapping[str, Any]], input_shape: tuple[int, ...], rounds: int,
                          repeatability: bool, seed: int, progress: Callable | None
@@ -87,13 +111,7 @@ def _measure_interleaved(measure: LatencyEstimator, space: SearchSpace, calibrat
     rng = random.Random(seed)
 
     def shuffled_round(samples: Sequence[Mapping[str, Any]], text: str) -> list[float]:
-        order = list(range(len(samples)))
-        rng.shuffle(order)  # a fresh order each round: no architecture keeps its place in a drift
-        times = _measure(measure, space, [samples[i] for i in order], input_shape, progress, text)
-        out = [0.0] * len(samples)
-        for i, t in zip(order, times):
-            out[i] = t
-        return out
+        return measure_round(measure, space, samples, input_shape, rng, progress, text)
 
     both = [*calibration_set, *evaluation_set]
     first: list[list[float]] = []

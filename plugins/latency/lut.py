@@ -10,6 +10,7 @@ is an expectation over the mixing weights, differentiable in them.
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,9 @@ from gasnas_plugins.runtime.timing import time_onnxruntime, time_torch
 __all__ = ["LookupTableEstimator", "calibration_key"]
 
 log = logging.getLogger(__name__)
+
+#: largest leave-one-out error (percent) of an automatic calibration that is kept
+CALIBRATION_TOLERANCE = 10.0
 
 
 def calibration_key(space: SearchSpace, input_shape: tuple[int, ...], num_classes: int) -> str:
@@ -90,6 +94,49 @@ class LookupTableEstimator(BlockEstimator):
     def _measure(self, terms: list[CostTerm]) -> None:
         blocks = [b for t in terms for candidate in t.candidates for b in candidate]
         self.table.measure(blocks, self.time_block, self.env.progress)
+
+    def prepare(self, space: SearchSpace, input_shape: tuple[int, ...]) -> None:
+        """Measure the blocks the table lacks; with ``calibrate``, fit a calibration when there is none."""
+        super().prepare(space, input_shape)
+        o = self.options
+        if o.calibrate and o.calibrated and self.calibration(space, input_shape) is None:
+            self.calibrate(space, input_shape, o.calibrate)
+
+    def calibrate(self, space: SearchSpace, input_shape: tuple[int, ...], n: int) -> Calibration | None:
+        """Time ``n`` architectures spread over the space's range end to end (the table's runtime, threads and
+        repeats), fit the per-group correction of :func:`~gasnas_plugins.latency.fidelity.fit_calibration` and
+        keep it in the table -- unless its leave-one-out error exceeds :data:`CALIBRATION_TOLERANCE` percent
+        (timings taken on a busy machine), which is reported and nothing is kept."""
+        from gasnas_plugins.latency import WholeNetworkOptions
+        from gasnas_plugins.latency.check import sample_architectures
+        from gasnas_plugins.latency.fidelity import fit_calibration
+        from gasnas_plugins.latency.whole import OnnxRuntimeEstimator, TorchEstimator
+
+        o = self.options
+        whole_type = OnnxRuntimeEstimator if o.runtime == "onnxruntime" else TorchEstimator
+        whole = whole_type(WholeNetworkOptions(warmup=o.warmup, repeats=o.repeats, threads=self.threads,
+                                               dtype=o.dtype, tensorrt=o.tensorrt), self.env)
+        samples = sample_architectures(space, input_shape, "spread", n, seed=0)
+        measured = []
+        context = self.env.progress(len(samples), "calibrating the latency table") if self.env.progress \
+            else nullcontext(None)
+        with torch.random.fork_rng(devices=[]), context as task:
+            for sample in samples:
+                measured.append(whole.estimate(space, sample, input_shape))
+                if task is not None:
+                    task.advance()
+        features = [self.group_costs(space, s, input_shape) for s in samples]
+        calibration, info = fit_calibration(features, measured)
+        if info["loo_mape"] > CALIBRATION_TOLERANCE:
+            log.warning("the latency table's calibration on %d architectures has a leave-one-out error of %.1f%% "
+                        "(more than %g%%): the timings are too noisy to correct the table by (is the machine busy?); "
+                        "it was not kept, and the table is used as measured", len(samples), info["loo_mape"],
+                        CALIBRATION_TOLERANCE)
+            return None
+        self.store_calibration(space, input_shape, calibration, fitted_on=len(samples), automatic=True, **info)
+        log.info("latency table calibrated on %d architectures (leave-one-out error %.1f%%)", len(samples),
+                 info["loo_mape"])
+        return calibration
 
     def calibration(self, space: SearchSpace, input_shape: tuple[int, ...]) -> Calibration | None:
         if not self.options.calibrated:

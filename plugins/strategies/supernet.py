@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["weight_optimizer"]
+__all__ = ["weight_optimizer", "criterion"]
 
 
 def weight_optimizer(params: Any, options: Any, epochs: int
@@ -19,3 +19,13 @@ def weight_optimizer(params: Any, options: Any, epochs: int
     else:
         optimizer = torch.optim.AdamW(params, lr=o.weight_lr, weight_decay=o.weight_decay)
     return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(epochs, 1), eta_min=o.weight_lr_min)
+
+
+def criterion(ctx: Any, power: float) -> torch.nn.CrossEntropyLoss:
+    """Cross-entropy over the dataset's classes, weighted by ``f_c ** -power`` of the train split's pixel
+    frequencies (:func:`gasnas.api.dataset.class_weights`; ``power`` 0: unweighted), ignoring the ignore index."""
+    from gasnas.api.dataset import class_weights
+
+    weights = class_weights(ctx.dataset.class_counts("train"), power)
+    return torch.nn.CrossEntropyLoss(weight=None if weights is None else weights.to(ctx.device),
+                                     ignore_index=ctx.dataset.ignore_index)

@@ -23,6 +23,9 @@ class TrainOptions:
     poly_power: float = option(0.9, "the poly schedule: lr * (1 - step / steps) ** poly_power")
     warmup_steps: int = option(0, "steps of linear warm-up before the poly schedule")
     aux_weight: float = option(0.4, "weight of each auxiliary loss, for models with auxiliary heads")
+    class_weight_power: float = option(
+        0.5, "class-weighted cross-entropy, w_c = f_c ** -p from the train split's pixel frequencies f_c (mean weight "
+             "of a pixel 1): 0 is plain cross-entropy, 0.5 lifts rare classes, 1 is the inverse frequency")
     amp: bool = option(True, "mixed precision (float16 autocast and loss scaling) on CUDA; ignored on CPU")
     crop: tuple[int, int] | None = option(None, "training crop (height, width); null: the dataset's augment.crop")
     workers: int = option(0, "data loader worker processes (0: load in the main process)")
@@ -38,6 +41,8 @@ class TrainOptions:
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.eval_every < 1:
             raise ValueError("epochs, batch_size and eval_every must be >= 1")
+        if not 0 <= self.class_weight_power <= 2:
+            raise ValueError("class_weight_power must be in [0, 2]")
         if self.lr <= 0 or self.weight_decay < 0 or self.poly_power < 0 or self.warmup_steps < 0:
             raise ValueError("lr must be > 0; weight_decay, poly_power and warmup_steps >= 0")
         if self.workers < 0 or (self.threads is not None and self.threads < 1):

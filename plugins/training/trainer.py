@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from gasnas.api.dataset import class_weights
 from gasnas.api.model import segmentation_loss
 from gasnas.engine import resolve_device, rng_state, seed_everything, set_rng_state
 from gasnas.errors import CheckpointError, GasnasError
@@ -109,7 +110,9 @@ class Trainer:
                                       warmup_steps=o.warmup_steps)
         self.amp = o.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-        self.criterion = nn.CrossEntropyLoss(ignore_index=self.dataset.ignore_index)
+        weights = class_weights(self.dataset.class_counts("train"), o.class_weight_power)
+        self.criterion = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(self.device),
+                                             ignore_index=self.dataset.ignore_index)
 
     def _restore(self) -> tuple[int, float | None, int]:
         """(first epoch to run, best score so far, its epoch) -- from ``checkpoint.pt`` when resuming."""

@@ -14,7 +14,8 @@ from gasnas_plugins.datasets import digit_scenes, scenes
 from gasnas_plugins.datasets.digit_scenes import DigitScenes, default_cache_dir
 from gasnas_plugins.datasets.options import DigitScenesOptions
 
-TINY = {"size": [32, 64], "train_size": 6, "val_size": 4, "test_size": 3, "digit_height": [40, 100]}
+TINY = {"size": [32, 64], "train_size": 6, "val_size": 4, "test_size": 3, "sign_size": [40, 80], "augment":
+        {"crop": None}}
 
 
 def _dataset(cache, **params) -> DigitScenes:
@@ -30,19 +31,63 @@ def test_items_are_normalised_images_and_digit_labels(tmp_path):
     assert image.shape == (3, 32, 64) and image.dtype == torch.float32
     assert label.shape == (32, 64) and label.dtype == torch.int64
     labels = torch.stack([y for _, y in ds.split("train")])
-    assert 0 < (labels > 0).float().mean() < 0.5  # digits, mostly background
+    assert 0 < (labels > 0).float().mean() < 0.9  # signs and background
     assert labels.max() <= 10 and len(labels.unique()) > 3
 
 
-def test_default_scenes_hold_varied_digits():
-    options = DigitScenesOptions()
-    params = scenes.SceneParams(options.size, options.digits_per_scene, options.digit_height, options.distractors)
-    images, labels, _ = scenes.generate_scenes(params, "val", 8, seed=0)
-    assert images.shape == (8, 128, 256, 3) and images.dtype == np.uint8
+def _default_scenes(count: int, split: str = "val"):
+    o = DigitScenesOptions()
+    params = scenes.SceneParams(o.size, o.digits_per_scene, o.sign_size, o.empty_signs, o.distractors)
+    return scenes.generate_scenes(params, split, count, seed=0)
+
+
+def test_default_scenes_hold_varied_signs_on_a_quarter_of_the_pixels_or_more():
+    images, labels, _ = _default_scenes(16)
+    assert images.shape == (16, 128, 256, 3) and images.dtype == np.uint8
     counts = np.bincount(labels.ravel(), minlength=11)
-    assert (counts[1:] > 0).sum() >= 8  # most digits occur in just 8 scenes
-    assert 0.01 < counts[1:].sum() / labels.size < 0.15
+    assert (counts[1:] > 0).all()  # every digit occurs in 16 scenes
+    assert 0.25 <= counts[1:].sum() / labels.size <= 0.45  # the issue's floor: a quarter of the pixels
+    assert counts[1:].min() > 0.2 * counts[1:].max()  # no digit class is rare
     assert images.std() > 20  # textured, not flat
+
+
+def _regions(mask: np.ndarray) -> list[np.ndarray]:
+    """4-connected regions of a boolean mask, as index arrays."""
+    seen = np.zeros_like(mask)
+    out = []
+    for start in zip(*np.nonzero(mask)):
+        if seen[start]:
+            continue
+        stack, pixels = [start], []
+        seen[start] = True
+        while stack:
+            y, x = stack.pop()
+            pixels.append((y, x))
+            for ny, nx in ((y + 1, x), (y - 1, x), (y, x + 1), (y, x - 1)):
+                if 0 <= ny < mask.shape[0] and 0 <= nx < mask.shape[1] and mask[ny, nx] and not seen[ny, nx]:
+                    seen[ny, nx] = True
+                    stack.append((ny, nx))
+        out.append(np.array(pixels))
+    return out
+
+
+def test_signs_come_at_several_scales_and_are_labelled_whole():
+    """A sign is one solid region of one class, 32-64 pixels high at the default size: a pixel's class is decided
+    by the digit in the middle of its sign, far from the pixel when the sign is large (context)."""
+    _, labels, _ = _default_scenes(8)
+    heights = []
+    for label in labels:
+        for cls in range(1, 11):
+            for region in _regions(label == cls):
+                if len(region) < 200:  # a sign mostly hidden behind another, or at the border
+                    continue
+                rows, cols = region[:, 0], region[:, 1]
+                box = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
+                assert len(region) / box > 0.45  # a filled plate, not the strokes of a digit
+                if 0 < rows.min() and rows.max() < label.shape[0] - 1:
+                    heights.append(rows.max() - rows.min() + 1)
+    assert len(heights) > 10
+    assert min(heights) < 40 and max(heights) > 56  # several scales
 
 
 def test_same_seed_same_scenes_other_seed_other_scenes(tmp_path):
@@ -64,7 +109,7 @@ def test_splits_never_share_a_source_digit():
 
 
 def test_scenes_of_different_splits_show_different_source_digits():
-    params = scenes.SceneParams((32, 64), (3, 5), (40, 80), 0)
+    params = scenes.SceneParams((32, 64), (3, 5), (40, 80), 1, 0)
     used = {split: set(scenes.generate_scenes(params, split, 6, seed=0)[2].tolist()) for split in ("train", "val")}
     _, classes = scenes.load_source_digits()
     pools = scenes.partition_sources(classes, seed=0)
@@ -131,3 +176,12 @@ def test_bad_options_are_config_errors():
         parse_options(DigitScenesOptions, {"digits_per_scene": [5, 2]})
     with pytest.raises(ConfigError, match="size must be"):
         parse_options(DigitScenesOptions, {"size": [4, 64]})
+    with pytest.raises(ConfigError, match="sign_size must be"):
+        parse_options(DigitScenesOptions, {"sign_size": [64, 32]})
+
+
+def test_class_counts_are_the_train_labels_histogram(tmp_path):
+    ds = _dataset(tmp_path)
+    counts = ds.class_counts("train")
+    labels = torch.stack([y for _, y in ds.split("train")])
+    assert counts.tolist() == torch.bincount(labels.flatten(), minlength=11).tolist()

@@ -28,7 +28,7 @@ output: {output}
 dataset: {{name: rectangles}}
 space: {{name: nni, params: {{space: "nni_spaces:{space}"}}}}
 strategy: {{name: differentiable, params: {{warmup_epochs: 0, arch_lr: 0.05, relaxation: softmax, top_k: 2,
-                                          val_batches: 1}}}}
+                                          val_batches: 1, latency_loss: linear}}}}
 latency: {{name: flops}}
 evaluator: {{name: test-miou}}
 budget: {{epochs: 2, batch_size: 8, steps_per_epoch: 2}}
@@ -140,6 +140,41 @@ def test_derive_ranks_nni_samples_that_nni_freezes(nni_plugins):
     s.validate(best)
     nni_model = __import__("nni_spaces").AllPrimitives().freeze(best)
     assert nni_model(torch.randn(1, 3, 32, 64)).shape == (1, 4, 32, 64)
+
+
+def test_canonical_drops_what_a_repeat_depth_or_an_unchosen_candidate_leaves_out():
+    s = space()
+    sample = {**s.random_sample(random.Random(0)), "depth": 1}
+    canonical = s.canonical(sample)
+    assert "block0" in canonical and "block1" not in canonical and "block2" not in canonical
+    assert canonical["width"] == sample["width"]  # read by active layers too
+    assert s.canonical({**sample, "depth": 3}) == {**sample, "depth": 3}
+    other = {**sample, "block1": 1 - sample["block1"]}  # differs only in a block depth 1 leaves out
+    assert s.canonical(other) == canonical
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, 32, 64)
+    a, b = s.build(sample, 4).eval(), s.build(other, 4).eval()
+    b.load_state_dict(a.state_dict())
+    assert torch.equal(a(x), b(x))  # the same network indeed
+
+
+def test_top_k_of_a_space_with_a_repeat_are_different_networks(nni_plugins):
+    """Depth 1 most probable and blocks 1-2 undecided: the next samples by score differ only in blocks 1-2,
+    which depth 1 leaves out."""
+    from gasnas_plugins.strategies.derivation import derive_distinct
+
+    s = space()
+    supernet = s.build_supernet(4)
+    probs = {c.key: torch.full((len(c.candidates),), 1 / len(c.candidates)) for c in supernet.relaxed_choices()}
+    for key in probs:  # every choice decided ...
+        probs[key] = torch.softmax(torch.linspace(8, 0, len(probs[key])), 0)
+    probs["cell/edge_3_0"] = torch.softmax(torch.tensor([0.0, 0, 0, 8]), 0)  # (node 3 reads nodes 1 and 2)
+    probs["block1"] = probs["block2"] = torch.tensor([0.55, 0.45])  # ... but blocks 1 and 2
+    plain = [d for d, _ in supernet.derive(probs, 3)]
+    assert len({repr(sorted(s.canonical(d).items())) for d in plain}) < 3  # one network more than once
+    distinct = [d for d, _ in derive_distinct(supernet, s, probs, 3)]
+    assert len({repr(sorted(s.canonical(d).items())) for d in distinct}) == 3
+    assert distinct[0] == plain[0]
 
 
 def test_flops_estimate_of_a_sample_is_its_counted_macs():

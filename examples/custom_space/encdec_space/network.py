@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from encdec_space.blocks import ConvBNReLU, Fusion, Head, make_block
 from encdec_space.plugin import EncDecOptions
-from gasnas.api.space import Factor, RelaxedChoice, Supernet, kbest
+from gasnas.api.space import Factor, RelaxedChoice, Supernet, kbest, log_scores
 
 
 def block_label(k: int) -> str:
@@ -126,8 +126,9 @@ class EncDecSupernet(_Frame, Supernet):
     def derive(self, probs: Mapping[str, Tensor], top_k: int = 1) -> list[tuple[dict[str, Any], float]]:
         """The ``top_k`` samples with the highest summed log-probability (every choice is independent)."""
         factors = []
+        scores = log_scores(probs)
         for choice in self._choices:
-            logp = torch.log(probs[choice.key].detach().float().cpu().clamp_min(1e-12)).tolist()
+            logp = scores[choice.key].tolist()
             options = tuple((lp, self._partial(choice, name)) for lp, name in zip(logp, choice.candidates))
             factors.append(Factor(options))
         return [(sample, score) for score, sample in kbest(factors, top_k)]

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gasnas.api.space import Factor, RelaxedChoice, Supernet, kbest
+from gasnas.api.space import Factor, RelaxedChoice, Supernet, kbest, log_scores
 from gasnas_plugins.spaces.gas.cells import FixedCell, SearchCell, edge_key, input_label, op_label
 from gasnas_plugins.spaces.gas.ops import ConvBNReLU, SepConv
 from gasnas_plugins.spaces.gas.options import GasSpec
@@ -177,7 +177,7 @@ class GasSupernet(_Backbone, Supernet):
     def derive(self, probs: Mapping[str, Tensor], top_k: int = 1) -> list[tuple[dict[str, Any], float]]:
         """Per node the two strongest incoming edges (by their strongest non-zero op) with that op; the top-k
         by the summed log-probabilities of the kept (edge, op) entries."""
-        logp = {k: torch.log(v.detach().float().cpu().clamp_min(1e-12)) for k, v in probs.items()}
+        logp = log_scores(probs)
         factors = [self._node_factor(k, i, logp) for k in range(self.spec.cells)
                    for i in range(2, self.spec.nodes + 2)]
         return [(sample, score) for score, sample in kbest(factors, top_k)]

@@ -153,6 +153,35 @@ class NniSearchSpace(SearchSpace):
         if error is not None:
             raise SampleValidationError(f"sample is not in the NNI space {self.options.space}: {error}")
 
+    def canonical(self, sample: Mapping[str, Any]) -> dict[str, Any]:
+        """``sample`` without the labels that only inactive parts read -- blocks beyond a ``Repeat``'s depth and
+        the candidates a ``LayerChoice`` does not choose -- which NNI's ``freeze`` never reads."""
+        from nni.mutable import Mutable as NniMutable
+        from nni.nas.nn.pytorch import LayerChoice, Repeat
+
+        def under(name: str, roots: list[str]) -> bool:
+            return any(name == r or name.startswith(r + ".") for r in roots)
+
+        inactive: list[str] = []
+        for name, module in self.space.named_modules():
+            if under(name, inactive):
+                continue
+            prefix = f"{name}." if name else ""
+            if isinstance(module, Repeat) and isinstance(module.depth_choice, NniMutable):
+                try:
+                    depth = int(module.depth_choice.freeze(dict(sample)))
+                except Exception:  # noqa: BLE001 - a sample without the depth keeps every block
+                    continue
+                inactive += [f"{prefix}blocks.{i}" for i in range(depth, len(module.blocks))]
+            elif isinstance(module, LayerChoice) and module.label in sample:
+                inactive += [f"{prefix}{n}" for n in module.names if str(n) != str(sample[module.label])]
+        read_inactive, read_active = set(), set()
+        for name, module in self.space.named_modules():
+            labels = {label for mutable in getattr(module, "mutables", ()) for label in mutable.simplify()}
+            (read_inactive if under(name, inactive) else read_active).update(labels)
+        dropped = read_inactive - read_active
+        return {k: v for k, v in sample.items() if k not in dropped}
+
     def random_sample(self, rng: random.Random) -> dict[str, Any]:
         for _ in range(1000):  # constraints (ExpressionConstraint) reject some samples
             sample = {label: m.random(rng) for label, m in self._choices.items()}

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from gasnas.api.space import Factor, RelaxedChoice, Supernet, kbest
+from gasnas.api.space import Factor, RelaxedChoice, Supernet, kbest, log_scores
 from gasnas_plugins.spaces.nni.mixed import MixingState, edge_key
 from gasnas_plugins.spaces.nni.relax import Relaxer, Unit, node_options
 
@@ -68,7 +68,7 @@ class NniSupernet(Supernet):
     def derive(self, probs: Mapping[str, Tensor], top_k: int = 1) -> list[tuple[dict[str, Any], float]]:
         """The ``top_k`` NNI samples with the highest summed log-probabilities, best first. A cell node keeps
         its strongest (input, operation) pairs, with distinct inputs (DARTS); "no edge" is never chosen."""
-        logp = {k: torch.log(v.detach().float().cpu().clamp_min(1e-12)) for k, v in probs.items()}
+        logp = log_scores(probs)
         return [(sample, score) for score, sample in kbest(self._factors(logp), top_k)]
 
     def mixing_for(self, sample: Mapping[str, Any]) -> dict[str, Tensor]:

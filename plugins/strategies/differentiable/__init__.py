@@ -9,19 +9,37 @@ from gasnas import hookimpl
 from gasnas.options import option
 from gasnas.registry import SUPERNET
 
+LATENCY_LOSSES = ("linear", "log_ratio", "hinge", "absolute", "lagrangian")
+#: latency losses that steer toward (or below) a target and so need one
+TARGET_LOSSES = ("log_ratio", "hinge", "absolute", "lagrangian")
+
 
 @dataclass(frozen=True)
 class DifferentiableOptions:
-    """One-shot supernet search with relaxed choices (DARTS softmax or SNAS Gumbel-softmax) and a latency term."""
+    """One-shot supernet search with relaxed choices (DARTS softmax, SNAS Gumbel-softmax or GDAS hard Gumbel
+    samples), a latency term, and a derivation that meets the latency target."""
 
-    relaxation: Literal["softmax", "gumbel"] = option(
-        "gumbel", "softmax: DARTS' continuous relaxation; gumbel: SNAS-style Gumbel-softmax samples")
+    relaxation: Literal["softmax", "gumbel", "hard_gumbel", "sampled"] = option(
+        "sampled", "softmax: DARTS' continuous relaxation (every candidate computed); gumbel: SNAS-style "
+                   "Gumbel-softmax samples (every candidate computed); hard_gumbel: GDAS-style one-hot Gumbel "
+                   "samples with a straight-through gradient; sampled: paths drawn from the distribution, the "
+                   "architecture's gradient by the score function over `paths` paths run on one batch "
+                   "(ProxylessNAS / TuNAS REINFORCE). hard_gumbel and sampled compute one candidate per choice: "
+                   "a step costs about one network")
+    paths: int = option(4, "sampled: paths drawn per architecture step, each run on the same batch (forward only)")
     tau_start: float = option(1.0, "Gumbel-softmax temperature at the first search epoch")
     tau_end: float = option(0.2, "temperature at the last epoch (exponential decay in between)")
-    warmup_epochs: int = option(2, "epochs that train the supernet weights only (architecture frozen)")
+    warmup_epochs: int | None = option(
+        None, "epochs that train the supernet weights only (architecture frozen; hard_gumbel: uniform paths); "
+              "null: warmup_fraction of budget.epochs")
+    warmup_fraction: float = option(0.4, "the warm-up's share of budget.epochs when warmup_epochs is null")
+    warmup_paths: Literal["single", "relaxed"] = option(
+        "single", "what a warm-up step trains: single: one uniformly sampled candidate per choice (single-path, "
+                  "every candidate trained alike, at the cost of one network); relaxed: the relaxation at uniform "
+                  "architecture parameters (every candidate, every step)")
     bilevel: bool = option(True, "first-order bi-level: weights on one half of the train split, architecture "
                                  "on the other; false: one loss and one batch for both")
-    arch_lr: float = option(3e-4, "Adam learning rate of the architecture parameters (and communicator)")
+    arch_lr: float = option(3e-3, "Adam learning rate of the architecture parameters (and communicator)")
     arch_betas: tuple[float, float] = option((0.5, 0.999), "Adam betas of the architecture optimiser")
     arch_weight_decay: float = option(1e-3, "weight decay of the architecture parameters")
     weight_optimizer: Literal["sgd", "adamw"] = option("sgd", "optimiser of the supernet weights")
@@ -30,10 +48,21 @@ class DifferentiableOptions:
     momentum: float = option(0.9, "SGD momentum")
     weight_decay: float = option(3e-4, "weight decay of the supernet weights")
     grad_clip: float | None = option(5.0, "clip the weights' gradient norm (null: no clipping)")
-    beta: float = option(0.0, "weight of the latency term in L = CE + beta * f(E[LAT])")
-    latency_loss: Literal["linear", "log_ratio", "hinge"] = option(
-        "linear", "f: linear: E/ref; log_ratio: log(E/target) (ProxylessNAS-style); hinge: max(0, E-target)/target. "
-                  "ref is latency.target_ms, or E[LAT] of the uniform architecture when no target is set")
+    class_weight_power: float = option(
+        0.5, "class-weighted cross-entropy for weights and architecture, w_c = f_c ** -p from the train split's "
+             "pixel frequencies (0: plain cross-entropy)")
+    beta: float = option(0.0, "weight of the latency term in L = CE + beta * f(E[LAT]) (lagrangian: the "
+                              "multiplier it starts from; the term is on whenever there is a target)")
+    latency_loss: Literal["linear", "log_ratio", "hinge", "absolute", "lagrangian"] = option(
+        "lagrangian", "f: linear: E/ref (a constant push, no target); log_ratio: log(E/T); hinge: max(0, E/T - 1); "
+                      "absolute: |E/T - 1| (pulls toward T from both sides); lagrangian: lambda (E/T - 1) with "
+                      "lambda >= 0 raised while E > T and lowered while E < T (a constraint E <= T). T is the "
+                      "latency target (latency.target_ms or target_relative); ref is T, else the space's median")
+    dual_lr: float = option(1.0, "lagrangian: how fast lambda moves, per architecture step, per unit of E/T - 1")
+    derivation: Literal["target", "limit", "argmax"] = option(
+        "target", "with a latency target: target: the most probable architecture as close to the target as it "
+                  "allows from below (log-probability traded against estimated latency); limit: the most probable "
+                  "one under the target; argmax: ignore the target. Without a target: argmax")
     resize: float = option(1.0, "scale images by this factor for the search (e.g. 0.5 on CPUs); latency is "
                                 "always estimated at the dataset's input size")
     top_k: int = option(5, "how many architectures to derive, ranked by probability")
@@ -44,13 +73,21 @@ class DifferentiableOptions:
             raise ValueError("tau_start and tau_end must be > 0")
         if not 0 < self.resize <= 1:
             raise ValueError("resize must be in (0, 1]")
-        if self.warmup_epochs < 0 or self.top_k < 1 or self.beta < 0:
+        if (self.warmup_epochs is not None and self.warmup_epochs < 0) or self.top_k < 1 or self.beta < 0:
             raise ValueError("warmup_epochs and beta must be >= 0, top_k >= 1")
+        if not 0 <= self.warmup_fraction < 1:
+            raise ValueError("warmup_fraction must be in [0, 1)")
+        if not 0 <= self.class_weight_power <= 2:
+            raise ValueError("class_weight_power must be in [0, 2]")
+        if self.dual_lr < 0:
+            raise ValueError("dual_lr must be >= 0")
+        if self.paths < 2:
+            raise ValueError("paths must be >= 2 (each path's baseline is the others' mean)")
 
 
 @hookimpl
 def gasnas_register_strategies(registry) -> None:
     registry.add("differentiable", "gasnas_plugins.strategies.differentiable.strategy:DifferentiableSearch",
                  options=DifferentiableOptions, requires=[SUPERNET],
-                 description="one-shot supernet search, DARTS softmax or SNAS Gumbel-softmax relaxation, "
-                             "differentiable latency term, communicators")
+                 description="one-shot supernet search (DARTS softmax, SNAS Gumbel-softmax, GDAS hard Gumbel), "
+                             "latency term toward a target, communicators, latency-aware derivation")

@@ -1,10 +1,16 @@
-"""Differentiable one-shot search (DARTS / SNAS style) with GAS's per-cell parameters, communicator and
+"""Differentiable one-shot search (DARTS / SNAS / GDAS style) with GAS's per-cell parameters, communicator and
 latency-oriented loss.
 
-Each epoch after warm-up alternates, batch by batch, an architecture step (Adam on the architecture parameters
-and the communicator, on the architecture half of the train split: CE + beta * f(E[LAT])) and a weight step (the
-supernet's weights on the other half, CE only). E[LAT] is the latency estimator's expectation over the relaxed
-choices, differentiable in the mixing probabilities, so the latency term moves the architecture.
+The first epochs train the supernet's weights alone (a warm-up; under ``hard_gumbel`` every step trains one
+uniformly sampled path per choice, so that every candidate gets trained before any is judged). Each later epoch
+alternates, batch by batch, an architecture step (Adam on the architecture parameters and the communicator, on
+the architecture half of the train split: CE + the latency term) and a weight step (the supernet's weights on the
+other half, CE only). E[LAT] is the latency estimator's expectation over the relaxed choices, differentiable in
+the mixing probabilities, so the latency term moves the architecture toward the target. The derivation then
+picks the most probable architecture that meets the target (see :mod:`gasnas_plugins.strategies.derivation`).
+
+Every epoch records the entropy of the architecture distribution; a search that ends near uniform says so: its
+result was decided by noise, not by what the supernet learned.
 """
 
 from __future__ import annotations
@@ -20,13 +26,19 @@ from torch import Tensor, nn
 from gasnas.api.model import as_output
 from gasnas.api.strategy import SearchStrategy
 from gasnas.engine import SearchContext
-from gasnas.errors import LatencyError
+from gasnas.errors import ConfigError, LatencyError
 from gasnas.run import SearchResult
-from gasnas_plugins.strategies.differentiable import DifferentiableOptions
-from gasnas_plugins.strategies.differentiable.losses import latency_term
-from gasnas_plugins.strategies.supernet import weight_optimizer
+from gasnas_plugins.strategies.derivation import derive_distinct, derive_for_latency
+from gasnas_plugins.strategies.differentiable import TARGET_LOSSES, DifferentiableOptions
+from gasnas_plugins.strategies.differentiable.losses import Multiplier, latency_term
+from gasnas_plugins.strategies.supernet import criterion, weight_optimizer
 
-__all__ = ["DifferentiableSearch"]
+__all__ = ["DifferentiableSearch", "UNDECIDED"]
+
+#: mean normalised entropy (1 = uniform) above which a search's distribution counts as undecided
+UNDECIDED = 0.95
+#: relaxations whose supernet only ever runs one candidate per choice
+SINGLE_PATH = ("hard_gumbel", "sampled")
 
 
 class ArchParameters(nn.Module):
@@ -39,6 +51,12 @@ class ArchParameters(nn.Module):
 
     def as_dict(self) -> dict[str, Tensor]:
         return dict(zip(self.keys, self.alpha))
+
+
+def normalised_entropy(probs: Mapping[str, Tensor]) -> float:
+    """Mean over choices of H(p) / log(n): 1 when every choice is uniform, 0 when every one is decided."""
+    values = [float(-(p * p.clamp_min(1e-12).log()).sum()) / math.log(len(p)) for p in probs.values() if len(p) > 1]
+    return sum(values) / max(len(values), 1)
 
 
 class DifferentiableSearch(SearchStrategy):
@@ -55,6 +73,16 @@ class DifferentiableSearch(SearchStrategy):
         o = self.options
         device = ctx.device
         self.ctx = ctx
+        self.warmup = o.warmup_epochs if o.warmup_epochs is not None else round(o.warmup_fraction * ctx.budget.epochs)
+        if self.warmup >= ctx.budget.epochs:
+            raise ConfigError(f"strategy.params.warmup_epochs ({self.warmup}) leaves no search epoch in "
+                              f"budget.epochs ({ctx.budget.epochs}); lower it or raise budget.epochs")
+        if o.beta > 0 and o.latency_loss in TARGET_LOSSES and ctx.latency_target is None:
+            raise ConfigError(f"strategy.params.latency_loss '{o.latency_loss}' needs a latency target: set "
+                              "latency.target_ms or latency.target_relative (or latency_loss: linear for a push "
+                              "toward faster networks without a target)")
+        # the latency term: the lagrangian constraint whenever there is a target, the others when beta > 0
+        self.latency_active = (ctx.latency_target is not None if o.latency_loss == "lagrangian" else o.beta > 0)
         self.supernet = ctx.space.build_supernet(ctx.num_classes).to(device)
         choices = self.supernet.relaxed_choices()
         self.arch = ArchParameters(choices).to(device)
@@ -63,10 +91,10 @@ class DifferentiableSearch(SearchStrategy):
             self.communicator.to(device)
         self.model = ctx.wrap(self.supernet)
         self.expected = None
-        if o.beta > 0:
+        if self.latency_active:
             self.expected = ctx.expected_latency()  # required: a clear error when the estimator cannot give it
         elif ctx.latency is not None:
-            try:  # only reported when beta is 0
+            try:  # reported, and used by the derivation
                 self.expected = ctx.expected_latency()
             except LatencyError:
                 self.expected = None
@@ -75,16 +103,17 @@ class DifferentiableSearch(SearchStrategy):
         self.arch_opt = torch.optim.Adam(self.arch_params, lr=o.arch_lr, betas=o.arch_betas,
                                          weight_decay=o.arch_weight_decay)
         self.weight_opt, self.schedule = weight_optimizer(self.supernet.parameters(), o, ctx.budget.epochs)
-        self.criterion = nn.CrossEntropyLoss(ignore_index=ctx.dataset.ignore_index)
+        self.criterion = criterion(ctx, o.class_weight_power)
+        self.multiplier = Multiplier(o.beta, o.dual_lr)
         with torch.no_grad():
             uniform = {c.key: torch.full((len(c.candidates),), 1 / len(c.candidates), device=device) for c in choices}
-            self.reference_ms = float(self.expected(uniform)) if self.expected is not None else 1.0
+            self.reference = float(self.expected(uniform)) if self.expected is not None else 1.0
 
     def state_dict(self) -> dict[str, Any]:
         return {"supernet": self.supernet.state_dict(), "arch": self.arch.state_dict(),
                 "communicator": self.communicator.state_dict() if self.communicator else {},
                 "arch_opt": self.arch_opt.state_dict(), "weight_opt": self.weight_opt.state_dict(),
-                "schedule": self.schedule.state_dict()}
+                "schedule": self.schedule.state_dict(), "multiplier": self.multiplier.state_dict()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.supernet.load_state_dict(state["supernet"])
@@ -94,13 +123,14 @@ class DifferentiableSearch(SearchStrategy):
         self.arch_opt.load_state_dict(state["arch_opt"])
         self.weight_opt.load_state_dict(state["weight_opt"])
         self.schedule.load_state_dict(state["schedule"])
+        self.multiplier.load_state_dict(state["multiplier"])
 
     # -- relaxation -------------------------------------------------------------------------------------------
 
     def tau(self, epoch: int) -> float:
         o = self.options
-        span = max(self.ctx.budget.epochs - o.warmup_epochs - 1, 1)
-        t = min(max(epoch - o.warmup_epochs, 0) / span, 1.0)
+        span = max(self.ctx.budget.epochs - self.warmup - 1, 1)
+        t = min(max(epoch - self.warmup, 0) / span, 1.0)
         return o.tau_start * (o.tau_end / o.tau_start) ** t
 
     def logits(self) -> dict[str, Tensor]:
@@ -115,10 +145,15 @@ class DifferentiableSearch(SearchStrategy):
         """(mixing weights for the forward pass, probabilities for E[LAT] and derivation)."""
         logits = self.logits()
         probs = {k: F.softmax(v, dim=-1) for k, v in logits.items()}
+        if epoch < self.warmup and self.options.warmup_paths == "single":  # one uniform path per choice
+            return {k: F.one_hot(torch.randint(len(v), ()), len(v)).to(v) for k, v in logits.items()}, probs
+        if self.options.relaxation == "sampled":  # one path drawn from the distribution
+            return {k: F.one_hot(torch.multinomial(p.detach(), 1)[0], len(p)).to(p) for k, p in probs.items()}, probs
         if self.options.relaxation == "softmax":
             return probs, probs
+        hard = self.options.relaxation == "hard_gumbel"
         tau = self.tau(epoch)
-        return {k: F.gumbel_softmax(v, tau=tau, hard=False) for k, v in logits.items()}, probs
+        return {k: F.gumbel_softmax(v, tau=tau, hard=hard) for k, v in logits.items()}, probs
 
     # -- steps ------------------------------------------------------------------------------------------------
 
@@ -134,20 +169,64 @@ class DifferentiableSearch(SearchStrategy):
         return self.criterion(as_output(self.model(images, mixing)).logits, labels)
 
     def _latency(self, probs: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """(E[LAT], beta * f(E[LAT])) -- the multiplier instead of beta for the lagrangian form."""
+        zero = torch.zeros((), device=self.ctx.device)
         if self.expected is None:
-            zero = torch.zeros((), device=self.ctx.device)
             return zero, zero
         expected = self.expected(probs)
-        term = latency_term(self.options.latency_loss, expected, self.ctx.latency_target_ms, self.reference_ms)
-        return expected, term
+        if not self.latency_active:
+            return expected, zero
+        term = latency_term(self.options.latency_loss, expected, self.ctx.latency_target, self.reference)
+        weight = self.multiplier.value if self.options.latency_loss == "lagrangian" else self.options.beta
+        return expected, weight * term
+
+    def _after_latency_step(self, expected: Tensor) -> None:
+        if self.options.latency_loss == "lagrangian" and self.latency_active:
+            self.multiplier.update(float(expected.detach()) / self.ctx.latency_target - 1)
 
     def arch_step(self, images: Tensor, labels: Tensor, epoch: int) -> dict[str, float]:
+        if self.options.relaxation == "sampled":
+            return self.sampled_arch_step(images, labels)
         mixing, probs = self.mixing(epoch)
         ce = self._ce(images, labels, mixing)
         expected, term = self._latency(probs)
-        loss = ce + self.options.beta * term
+        loss = ce + term
         self.arch_opt.zero_grad(set_to_none=True)
         loss.backward(inputs=self.arch_params)
+        self._all_reduce_arch_grads()
+        self.arch_opt.step()
+        self._after_latency_step(expected)
+        return {"arch_ce": float(ce.detach()), "latency_term": float(term.detach()),
+                "expected_latency_ms": float(expected.detach()), "multiplier": self.multiplier.value}
+
+    def sampled_arch_step(self, images: Tensor, labels: Tensor) -> dict[str, float]:
+        """The score-function (REINFORCE) step: ``paths`` architectures drawn from the distribution, each run on
+        the same batch (forward only); each path's loss minus the mean of the others' weighs the gradient of its
+        log-probability, so only differences between paths move the architecture, not how hard the batch is."""
+        logits = self.logits()
+        logp = {k: F.log_softmax(v, dim=-1) for k, v in logits.items()}
+        probs = {k: v.exp() for k, v in logp.items()}
+        n = self.options.paths
+        drawn = {k: torch.multinomial(p.detach(), n, replacement=True) for k, p in probs.items()}
+        losses = []
+        with torch.no_grad():
+            for i in range(n):
+                mixing = {k: F.one_hot(idx[i], len(probs[k])).to(probs[k]) for k, idx in drawn.items()}
+                losses.append(self._ce(images, labels, mixing))
+        losses = torch.stack(losses)
+        advantage = losses - (losses.sum() - losses) / (n - 1)
+        log_prob = sum(logp[k][idx] for k, idx in drawn.items())  # per path
+        surrogate = (advantage * log_prob).mean()
+        expected, term = self._latency(probs)
+        self.arch_opt.zero_grad(set_to_none=True)
+        (surrogate + term).backward(inputs=self.arch_params)
+        self._all_reduce_arch_grads()
+        self.arch_opt.step()
+        self._after_latency_step(expected)
+        return {"arch_ce": float(losses.mean()), "latency_term": float(term.detach()),
+                "expected_latency_ms": float(expected.detach()), "multiplier": self.multiplier.value}
+
+    def _all_reduce_arch_grads(self) -> None:
         if self.ctx.dist.enabled:  # every rank must take the same architecture step
             import torch.distributed as dist
 
@@ -155,11 +234,9 @@ class DifferentiableSearch(SearchStrategy):
                 if p.grad is not None:
                     dist.all_reduce(p.grad)
                     p.grad /= self.ctx.dist.world_size
-        self.arch_opt.step()
-        return {"arch_ce": float(ce.detach()), "latency_term": float(term.detach()),
-                "expected_latency_ms": float(expected.detach())}
 
     def weight_step(self, images: Tensor, labels: Tensor, epoch: int, latency: bool = False) -> dict[str, float]:
+        searching = epoch >= self.warmup
         with torch.no_grad() if not latency else torch.enable_grad():
             mixing, probs = self.mixing(epoch)
         if not latency:
@@ -167,9 +244,9 @@ class DifferentiableSearch(SearchStrategy):
         ce = self._ce(images, labels, mixing)
         loss = ce
         out = {"ce": float(ce.detach())}
-        if latency:  # single-level: one loss for weights and architecture
+        if latency and searching:  # single-level: one loss for weights and architecture
             expected, term = self._latency(probs)
-            loss = ce + self.options.beta * term
+            loss = ce + term
             out.update(latency_term=float(term.detach()), expected_latency_ms=float(expected.detach()))
             self.arch_opt.zero_grad(set_to_none=True)
         self.weight_opt.zero_grad(set_to_none=True)
@@ -177,8 +254,9 @@ class DifferentiableSearch(SearchStrategy):
         if self.options.grad_clip:
             nn.utils.clip_grad_norm_(self.supernet.parameters(), self.options.grad_clip)
         self.weight_opt.step()
-        if latency:
+        if latency and searching:
             self.arch_opt.step()
+            self._after_latency_step(expected)
         return out
 
     # -- the search --------------------------------------------------------------------------------------------
@@ -192,13 +270,15 @@ class DifferentiableSearch(SearchStrategy):
 
     def train_epoch(self, ctx: SearchContext, epoch: int, halves) -> dict[str, float]:
         o = self.options
-        searching = epoch >= o.warmup_epochs
+        searching = epoch >= self.warmup
         self.supernet.train()
         sums: dict[str, float] = {}
         steps = 0
-        weight_batches = self._batches(ctx, halves[0] if o.bilevel else halves[0] + halves[1], epoch, 0)
+        weight_indices = halves[0] if o.bilevel else halves[0] + halves[1]
+        weight_batches = self._batches(ctx, weight_indices, epoch, 0)
         arch_batches = self._batches(ctx, halves[1], epoch, 1) if (o.bilevel and searching) else None
-        total = ctx.budget.steps_per_epoch or math.ceil(len(halves[0]) / ctx.budget.batch_size)
+        total = len(weight_indices) // ctx.budget.batch_size  # the loader drops the last partial batch
+        total = min(total, ctx.budget.steps_per_epoch or total)
         with ctx.progress(total, f"epoch {epoch + 1}/{ctx.budget.epochs}" + ("" if searching else " warm-up")) as bar:
             for images, labels in weight_batches:
                 stats: dict[str, float] = {}
@@ -215,28 +295,40 @@ class DifferentiableSearch(SearchStrategy):
         self.schedule.step()
         metrics = {k: v / max(steps, 1) for k, v in sums.items()}
         metrics["lr"] = self.weight_opt.param_groups[0]["lr"]
-        if o.relaxation == "gumbel":
+        if o.relaxation in ("gumbel", "hard_gumbel"):
             metrics["tau"] = self.tau(epoch)
         return metrics
 
+    def derive(self, probs: Mapping[str, Tensor], top_k: int) -> list[tuple[dict[str, Any], float]]:
+        """``top_k`` distinct architectures; with a latency target (and ``derivation`` not argmax) the most
+        probable ones that meet it."""
+        ctx, o = self.ctx, self.options
+        if ctx.latency_target is None or o.derivation == "argmax" or self.expected is None:
+            return derive_distinct(self.supernet, ctx.space, probs, top_k)
+        derived, self.mu = derive_for_latency(
+            self.supernet, ctx.space, probs, top_k, costs=self.expected.kept_costs(), estimate=ctx.estimate_latency,
+            target=ctx.latency_target, mode=o.derivation)
+        return derived
+
     @torch.no_grad()
     def epoch_metrics(self, ctx: SearchContext) -> dict[str, float]:
-        """Val mIoU of the supernet under its current probabilities, entropy, and the derived latency."""
+        """Val mIoU of the supernet (under its probabilities; under hard_gumbel, on the derived architecture's
+        path, the only kind of network its weights were trained as), entropy, and the derived latency."""
         self.supernet.eval()
         probs = self.probabilities()
         out: dict[str, float] = {}
         if self.expected is not None:
             out["expected_latency_ms"] = float(self.expected(probs))
-        entropy = [float(-(p * p.clamp_min(1e-12).log()).sum()) for p in probs.values()]
-        out["entropy"] = sum(entropy) / len(entropy)
-        (best, _), = self.supernet.derive(probs, 1)
+        out["entropy"] = normalised_entropy(probs)
+        (best, _), = self.derive(probs, 1)
         derived = ctx.estimate_latency(best)
         if derived is not None:
             out["derived_latency"] = derived
+        mixing = self.supernet.mixing_for(best) if self.options.relaxation in SINGLE_PATH else probs
 
         def forward(images: Tensor) -> Tensor:
             x, _ = self._batch(images, torch.zeros(images.shape[0], *images.shape[-2:], dtype=torch.long))
-            logits = as_output(self.supernet(x, probs)).logits
+            logits = as_output(self.supernet(x, mixing)).logits
             return F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False)
 
         batches = []
@@ -251,6 +343,7 @@ class DifferentiableSearch(SearchStrategy):
 
     def search(self, ctx: SearchContext) -> SearchResult:
         self._setup(ctx)
+        self.mu = 0.0
         start = ctx.resume_into(self.load_state_dict)
         halves = ctx.split_indices("train", 2)
         metrics: dict[str, float] = {}
@@ -262,7 +355,17 @@ class DifferentiableSearch(SearchStrategy):
             metrics = self.epoch_metrics(ctx)
         with torch.no_grad():
             probs = self.probabilities()
-        derived = self.supernet.derive(probs, self.options.top_k)
+        derived = self.derive(probs, self.options.top_k)
         architectures = [ctx.architecture(sample, log_probability=round(score, 4)) for sample, score in derived]
         final = {k: v for k, v in metrics.items() if k.startswith("val_") or k in ("expected_latency_ms", "entropy")}
-        return SearchResult(architectures, final)
+        final["decided"] = float(final["entropy"] < UNDECIDED)
+        if ctx.latency_target is not None and self.options.derivation != "argmax":
+            final["derivation_mu"] = self.mu
+        warnings = []
+        if not final["decided"]:
+            warnings.append(
+                f"the architecture distribution ended near uniform (normalised entropy {final['entropy']:.3f}; 1 is "
+                "uniform): the derived architecture was decided by noise, not by what the supernet learned. Search "
+                "longer (budget.epochs), raise strategy.params.arch_lr, or check that the supernet learns (val "
+                "mIoU above the all-background score)")
+        return SearchResult(architectures, final, warnings=warnings)

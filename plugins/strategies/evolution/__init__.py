@@ -26,7 +26,8 @@ class EvolutionOptions:
     sample_size: int = option(4, "architectures drawn from the population to pick a parent (tournament, S)")
     mutation_prob: float = option(0.1, "probability that a child changes each choice (at least one changes)")
     latency_limit: float | None = option(
-        None, "hard limit, in the estimator's unit (ms for timing estimators); null: latency.target_ms, else the "
+        None, "hard limit, in the estimator's unit (ms for timing estimators); null: the latency target "
+              "(latency.target_ms or target_relative), else the "
               "`limit_quantile` of the estimated latency of random architectures")
     limit_quantile: float = option(0.5, "quantile of random architectures' latency used when no limit is set")
     limit_samples: int = option(32, "random architectures whose latency sets the limit when none is given")
@@ -37,6 +38,9 @@ class EvolutionOptions:
     momentum: float = option(0.9, "SGD momentum")
     weight_decay: float = option(3e-4, "weight decay of the supernet weights")
     grad_clip: float | None = option(5.0, "clip the weights' gradient norm (null: no clipping)")
+    class_weight_power: float = option(
+        0.5, "class-weighted cross-entropy for the supernet's weights, w_c = f_c ** -p from the train split's pixel "
+             "frequencies (0: plain cross-entropy)")
     resize: float = option(1.0, "scale images by this factor for training and scoring (e.g. 0.5 on CPUs); latency "
                                 "is always estimated at the dataset's input size")
     bn_batches: int = option(2, "train batches that recalibrate each candidate's BN statistics before scoring")
@@ -53,6 +57,8 @@ class EvolutionOptions:
             raise ValueError("resize must be in (0, 1]")
         if self.bn_batches < 0 or (self.val_batches is not None and self.val_batches < 1):
             raise ValueError("bn_batches must be >= 0, val_batches >= 1 or null")
+        if not 0 <= self.class_weight_power <= 2:
+            raise ValueError("class_weight_power must be in [0, 2]")
         if self.latency_limit is not None and self.latency_limit <= 0:
             raise ValueError("latency_limit must be > 0 or null")
 

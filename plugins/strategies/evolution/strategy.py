@@ -27,7 +27,7 @@ from gasnas_plugins.strategies.evolution import EvolutionOptions
 from gasnas_plugins.strategies.evolution.evolution import Proposer, RegularizedEvolution, pareto_front
 from gasnas_plugins.strategies.evolution.pareto import draw_front, write_front
 from gasnas_plugins.strategies.evolution.scoring import PathScorer, resize_batch
-from gasnas_plugins.strategies.supernet import weight_optimizer
+from gasnas_plugins.strategies.supernet import criterion, weight_optimizer
 
 __all__ = ["EvolutionSearch"]
 
@@ -62,7 +62,7 @@ class EvolutionSearch(SearchStrategy):
         self.supernet = ctx.space.build_supernet(ctx.num_classes).to(ctx.device)
         self.model = ctx.wrap(self.supernet)
         self.optimizer, self.schedule = weight_optimizer(self.supernet.parameters(), o, self.supernet_epochs)
-        self.criterion = nn.CrossEntropyLoss(ignore_index=ctx.dataset.ignore_index)
+        self.criterion = criterion(ctx, o.class_weight_power)
         self.rng = random.Random(ctx.seed)
         self.proposer = Proposer(ctx.space.choices(), ctx.space.random_sample, ctx.estimate_latency, None,
                                  o.max_tries, o.mutation_prob)
@@ -84,12 +84,12 @@ class EvolutionSearch(SearchStrategy):
         return loader if limit is None else [batch for _, batch in zip(range(limit), loader)]
 
     def _limit(self, ctx: SearchContext) -> float:
-        """The option, else latency.target_ms, else the chosen quantile of random architectures' latency."""
+        """The option, else the latency target, else the chosen quantile of random architectures' latency."""
         o = self.options
         if o.latency_limit is not None:
             return float(o.latency_limit)
-        if ctx.latency_target_ms is not None:
-            return float(ctx.latency_target_ms)
+        if ctx.latency_target is not None:
+            return float(ctx.latency_target)
         rng = random.Random(ctx.seed * 7919 + 1)
         latencies = sorted(self.proposer.latency(ctx.space.random_sample(rng)) for _ in range(o.limit_samples))
         limit = latencies[min(int(o.limit_quantile * len(latencies)), len(latencies) - 1)]

@@ -1,0 +1,125 @@
+"""Deriving architectures from a supernet's probabilities: distinct networks, and a latency budget met.
+
+A supernet's :meth:`~gasnas.api.space.Supernet.derive` ranks samples by summed log-probabilities. Two things are
+layered on it here, for every space:
+
+- **distinct networks**: samples that build the same network (``space.canonical``) count once, so that a top-k
+  holds k different networks;
+- **a latency target**: the scores become ``log p - mu * cost`` (the latency each candidate adds when kept) and
+  ``mu`` is bisected so that the derived network's estimated latency comes as close to the target as the
+  probabilities allow without exceeding it. ``mu > 0`` trades probability for speed where the search is least
+  sure; ``mu < 0`` spends budget the most probable architecture leaves unused.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from gasnas.api.space import SearchSpace, Supernet, log_scores
+
+__all__ = ["derive_distinct", "derive_for_latency"]
+
+Sample = dict[str, Any]
+#: how far mu is bisected: the derivation's latency stops changing long before
+BISECTION_STEPS = 40
+#: the largest |mu| tried, in units of 1 / (the costliest candidate): far beyond any log-probability difference
+MU_LIMIT = 2.0 ** 40
+
+
+def derive_distinct(supernet: Supernet, space: SearchSpace, weights: Mapping[str, Tensor],
+                    top_k: int) -> list[tuple[Sample, float]]:
+    """The ``top_k`` best samples under ``weights`` (positive scores per candidate, e.g. probabilities), best
+    first, of which no two build the same network."""
+    asked = top_k
+    while True:
+        ranked = supernet.derive(weights, asked)
+        out, seen = [], set()
+        for sample, score in ranked:
+            key = repr(sorted(space.canonical(sample).items()))
+            if key not in seen:
+                seen.add(key)
+                out.append((sample, score))
+            if len(out) == top_k:
+                return out
+        if len(ranked) < asked or asked >= 64 * top_k:  # the space holds no more distinct networks
+            return out
+        asked *= 4
+
+
+def _penalised(logp: Mapping[str, Tensor], costs: Mapping[str, Tensor], mu: float) -> dict[str, Tensor]:
+    return {k: torch.exp(v - mu * costs[k]) if k in costs else torch.exp(v) for k, v in logp.items()}
+
+
+def derive_for_latency(supernet: Supernet, space: SearchSpace, probs: Mapping[str, Tensor], top_k: int, *,
+                       costs: Mapping[str, Tensor], estimate: Callable[[Mapping[str, Any]], float], target: float,
+                       mode: str = "target") -> tuple[list[tuple[Sample, float]], float]:
+    """``top_k`` distinct samples derived under the latency ``target`` and the multiplier ``mu`` used.
+
+    ``costs``: per relaxed choice, each candidate's latency when kept (see ``ExpectedLatency.kept_costs``);
+    ``estimate``: a derived sample's latency in the same unit. ``mode`` ``limit`` only enforces the target
+    (``mu >= 0``); ``target`` also spends what is left of it (``mu`` may be negative). Scores are the plain
+    log-probabilities of the returned samples; those that meet the target come first, then (when fewer than
+    ``top_k`` do) the next ones over it.
+    """
+    logp = log_scores(probs)
+    costs = {k: v.detach().double().cpu() for k, v in costs.items()}
+    scale = max((float(c.abs().max()) for c in costs.values()), default=0.0)
+    if scale == 0:
+        return derive_distinct(supernet, space, probs, top_k), 0.0
+
+    def latency(mu: float) -> float:
+        (sample, _), = supernet.derive(_penalised(logp, costs, mu), 1)
+        return float(estimate(sample))
+
+    # mu is in log-probability per unit of latency: widen the bracket until it holds the target's crossing
+    step = 1.0 / scale
+    if latency(0.0) <= target:
+        mu = 0.0
+        if mode != "limit":
+            high, low = 0.0, -step
+            while latency(low) <= target and low > -MU_LIMIT * step:
+                high, low = low, 2 * low
+            mu = low if latency(low) <= target else _bisect(latency, target, low, high)
+    else:
+        low, high = 0.0, step
+        while latency(high) > target and high < MU_LIMIT * step:
+            low, high = high, 2 * high
+        mu = high if latency(high) > target else _bisect(latency, target, low, high)
+    ranked = derive_distinct(supernet, space, _penalised(logp, costs, mu), 4 * top_k)
+    scored = [(sample, _log_probability(supernet, sample, logp), float(estimate(sample))) for sample, _ in ranked]
+    under = [(s, lp) for s, lp, lat in scored if lat <= target]
+    over = [(s, lp) for s, lp, lat in scored if lat > target]
+    return (under + over)[:top_k], mu
+
+
+def _bisect(latency: Callable[[float], float], target: float, low: float, high: float) -> float:
+    """The smallest mu in (low, high] with latency(mu) <= target, given latency(low) > target >= latency(high)."""
+    for _ in range(BISECTION_STEPS):
+        mid = (low + high) / 2
+        if latency(mid) <= target:
+            high = mid
+        else:
+            low = mid
+        if high - low < 1e-6 * max(abs(high), 1e-9):
+            break
+    return high
+
+
+def _log_probability(supernet: Supernet, sample: Mapping[str, Any], logp: Mapping[str, Tensor]) -> float:
+    """Summed log-probabilities of the candidates ``sample`` keeps (its one-hot mixing against ``logp``; a
+    choice's "no operation" candidate is what an unkept edge holds, not a kept candidate)."""
+    mixing = supernet.mixing_for(sample)
+    total = 0.0
+    for choice in supernet.relaxed_choices():
+        if choice.key not in logp:
+            continue
+        weights = mixing[choice.key].detach().float().cpu()
+        if choice.zero is not None:
+            weights[choice.zero] = 0.0
+        total += float((weights * logp[choice.key]).sum())
+    return total if math.isfinite(total) else -math.inf
