@@ -44,7 +44,8 @@ budget: {{epochs: {epochs}, batch_size: {batch}, steps_per_epoch: {steps}}}
 
 def gasnas_params(arch_lr: float, penalty: float) -> str:
     return (f"{{relaxation: softmax, warmup_epochs: 0, bilevel: true, arch_lr: {arch_lr}, beta: {penalty}, "
-            "grad_clip: 5.0, weight_lr: 0.05, top_k: 1, val_batches: 1}")
+            "latency_loss: linear, grad_clip: 5.0, weight_optimizer: sgd, weight_lr: 0.05, weight_lr_min: 0.001, "
+            "weight_decay: 0.0003, top_k: 1, val_batches: 1}")
 
 
 def nni_params(arch_lr: float, penalty: float) -> str:

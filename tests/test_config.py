@@ -115,3 +115,18 @@ def test_apply_overrides_creates_nested_keys(toy_config):
     assert out["latency"] == {"target_ms": 5}
     assert out["strategy"]["params"]["per_epoch"] == [1]
     assert data["strategy"]["params"]["per_epoch"] == 2  # the input is not modified
+
+
+def test_latency_targets_absolute_or_relative_not_both(tmp_path, toy_config, pm):
+    from gasnas.errors import ConfigError
+
+    data = _toy(toy_config)
+    data["latency"] = {"name": "flops", "target_relative": 0.8}
+    assert load_config(_write(tmp_path, yaml.safe_dump(data)), pm=pm).latency.target_relative == 0.8
+    data["latency"]["target_ms"] = 2.0
+    with pytest.raises(ConfigError, match="latency.target_relative: set either target_ms"):
+        load_config(_write(tmp_path, yaml.safe_dump(data)), pm=pm)
+    for bad in (0, -1, "fast", True):
+        data["latency"] = {"name": "flops", "target_relative": bad}
+        with pytest.raises(ConfigError, match="latency.target_relative: expected a positive fraction"):
+            load_config(_write(tmp_path, yaml.safe_dump(data)), pm=pm)

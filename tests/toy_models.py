@@ -67,7 +67,8 @@ def train_yaml(tmp_path):
     def _write(**train) -> str:
         path = tmp_path / "train.yaml"
         path.write_text(yaml.safe_dump({"dataset": {"name": "digit-scenes", "params": tiny_scenes(tmp_path / "cache")},
-                                        "train": {"epochs": 2, "batch_size": 4, "lr": 0.05, **train},
+                                        "train": {"epochs": 2, "batch_size": 4, "optimizer": "sgd", "lr": 0.05,
+                                                  **train},
                                         "output": str(tmp_path / "runs"), "device": "cpu"}))
         return str(path)
 

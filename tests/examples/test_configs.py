@@ -59,7 +59,8 @@ def test_swapping_the_quickstart_strategy_or_estimator_needs_no_other_change(cli
 @pytest.mark.slow
 @pytest.mark.parametrize("config,overrides", [
     pytest.param("quickstart-flops.yaml", [], id="differentiable+flops"),
-    pytest.param("quickstart-evolution.yaml", ["--set", "latency.name=torch", "--set", "strategy.params.population=4",
+    pytest.param("quickstart-evolution.yaml", ["--set", "latency.name=torch", "--set", "latency.params={threads: 1}",
+                                               "--set", "strategy.params.population=4",
                                                "--set", "strategy.params.limit_samples=4"], id="evolution+torch"),
 ])
 def test_the_swap_configs_run(cli, pm, tmp_path, config, overrides):

@@ -171,3 +171,48 @@ def test_a_gpu_table_is_keyed_by_the_provider_that_loads(tmp_path, monkeypatch):
     cpu = LookupTableEstimator(LUTOptions(), LatencyEnv(num_classes=4, cache_dir=tmp_path)).table
     assert "ExecutionProvider" not in cpu.key.runtime
     assert cpu.path.name.endswith(f"-onnxruntime-fp32-t{cpu.key.threads}.json")
+
+
+def _fake_whole_network(monkeypatch, lut: LookupTableEstimator, space, distort) -> None:
+    """Whole networks 'measure' as ``distort(table sum)``: calibration is then checked without timing noise."""
+    from gasnas_plugins.latency import whole
+
+    def estimate(self, space_, sample, input_shape):
+        return distort(sum(lut.group_costs(space_, sample, input_shape).values()))
+
+    monkeypatch.setattr(whole.OnnxRuntimeEstimator, "estimate", estimate)
+
+
+def test_calibrate_fits_and_keeps_a_calibration_once(tmp_path, space, monkeypatch):
+    lut = _lut(tmp_path, calibrate=8)
+    lut.table.measure([b for t in space.cost_terms(SHAPE, None, num_classes=4) for c in t.candidates for b in c],
+                      lambda block: 0.01 + 0.001 * len(block.key))  # a table without timing
+    _fake_whole_network(monkeypatch, lut, space, lambda ms: 0.2 + 0.8 * ms)  # the runtime fuses: 20% cheaper
+    lut.prepare(space, SHAPE)
+    stored = lut.table.calibrations[calibration_key(space, SHAPE, 4)]
+    assert stored["automatic"] and stored["fitted_on"] == 8 and stored["loo_mape"] < 1
+    sample = space.random_sample(random.Random(5))
+    raw = sum(lut.group_costs(space, sample, SHAPE).values())
+    assert lut.estimate(space, sample, SHAPE) == pytest.approx(0.2 + 0.8 * raw, rel=0.02)
+    monkeypatch.setattr(LookupTableEstimator, "calibrate", lambda *a: pytest.fail("calibrated twice"))
+    _lut(tmp_path, calibrate=8).prepare(space, SHAPE)  # the stored one is used
+
+
+def test_calibration_from_noisy_timings_is_not_kept(tmp_path, space, monkeypatch, caplog):
+    lut = _lut(tmp_path, calibrate=8)
+    lut.table.measure([b for t in space.cost_terms(SHAPE, None, num_classes=4) for c in t.candidates for b in c],
+                      lambda block: 0.01 + 0.001 * len(block.key))
+    noise = iter([1.0, 3.0, 0.5, 2.5, 0.2, 4.0, 1.5, 0.1])  # a busy machine: unrelated to the blocks
+    _fake_whole_network(monkeypatch, lut, space, lambda ms: next(noise))
+    with caplog.at_level(logging.WARNING):
+        lut.prepare(space, SHAPE)
+    assert calibration_key(space, SHAPE, 4) not in lut.table.calibrations
+    assert "too noisy" in caplog.text
+
+
+def test_calibrate_option_is_checked():
+    from gasnas.errors import ConfigError
+    from gasnas.options import parse_options
+
+    with pytest.raises(ConfigError, match="calibrate must be 0"):
+        parse_options(LUTOptions, {"calibrate": 2})

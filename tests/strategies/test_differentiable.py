@@ -99,3 +99,42 @@ def test_kill_9_then_resume_gives_the_uninterrupted_architecture(gas_config, tmp
     assert a["sample"] == b["sample"] and a["id"] == b["id"]
     epochs = [yaml.safe_load(line)["epoch"] for line in (tmp_path / "runs" / "killed" / "metrics.jsonl").open()]
     assert epochs == list(range(6))
+
+
+# -- what a search must do, on a task small enough for a test: learn, avoid the skip collapse, meet the target ----
+
+LEARNING = ["strategy.params={relaxation: sampled, warmup_epochs: 2, arch_lr: 0.1, top_k: 2, val_batches: 1}",
+            "budget.epochs=10", "latency.name=flops", "latency.params={}", "latency.measure=null",
+            "dataset.params={train: 64, val: 8}"]
+
+
+def test_a_search_learns_decides_and_does_not_collapse_to_skips(gas_config):
+    """Counted MACs (no timing decides this test); the default target (the median of random architectures)."""
+    engine, result = _search(gas_config, *LEARNING, "latency.target_relative=1.0")
+    records = [yaml.safe_load(line) for line in (engine.run_dir.path / "metrics.jsonl").open()]
+    entropy = [r["entropy"] for r in records]
+    assert entropy[1] > 0.999  # the warm-up leaves the architecture uniform
+    assert entropy[-1] < 0.95 and result.metrics["decided"] == 1.0  # it learned which candidates help
+    ops = [v for k, v in result.best.sample.items() if "/op_" in k]
+    assert ops.count("skip_connect") <= len(ops) / 3
+    assert not result.warnings
+
+
+def test_moving_the_target_moves_the_derived_latency(gas_config):
+    def derived(target: float) -> float:
+        engine, result = _search(gas_config, *LEARNING, f"latency.target_relative={target}")
+        shape = tuple(result.best.metadata["input_shape"])
+        assert engine.latency_target == pytest.approx(target * engine.reference_latency(shape))
+        assert result.best.metadata["latency_target"] == pytest.approx(engine.latency_target, abs=1e-4)
+        macs = engine.latency.estimate(engine.space, result.best.sample, shape)
+        assert macs <= engine.latency_target * (1 + 1e-6)  # the derivation meets the target
+        return macs / engine.latency_target
+
+    low, high = derived(0.8), derived(1.25)
+    assert low > 0.9 and high > 0.9  # close to each target from below: the budget is used
+
+
+def test_a_search_left_undecided_says_so(gas_config):
+    _, result = _search(gas_config, *LEARNING, "strategy.params.arch_lr=0.00001", "latency.target_relative=1.0")
+    assert result.metrics["decided"] == 0.0
+    assert result.warnings and "decided by noise" in result.warnings[0]

@@ -13,7 +13,7 @@ def test_defaults_name_digit_scenes_and_segmentation(tiny_fcn, pm):
     config = load_train_config("tiny-fcn", pm=pm)
     assert config.dataset.name == "digit-scenes" and config.evaluator.name == "segmentation"
     assert config.target.to_dict() == {"kind": "model", "name": "tiny-fcn", "params": {"width": 8, "aux": False}}
-    assert config.train.optimizer == "sgd" and config.seed == 0
+    assert config.train.optimizer == "adamw" and config.seed == 0
 
 
 def test_overrides_complete_the_default_sections(tiny_fcn, pm):

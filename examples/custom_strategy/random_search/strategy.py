@@ -40,7 +40,7 @@ class RandomSearch(SearchStrategy):
             version, internal, gauss = state["rng"]
             rng.setstate((version, tuple(internal), gauss))
             start = epoch + 1
-        limit = self.options.latency_limit if self.options.latency_limit is not None else ctx.latency_target_ms
+        limit = self.options.latency_limit if self.options.latency_limit is not None else ctx.latency_target
         for epoch in range(start, ctx.budget.epochs):
             with ctx.progress(self.options.trials_per_epoch, f"epoch {epoch + 1}/{ctx.budget.epochs}") as bar:
                 for i in range(self.options.trials_per_epoch):

@@ -26,13 +26,14 @@ def sample_key(sample: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A scored architecture: its sample, its estimated latency, its score (val mIoU, higher is better) and a
-    loss (val cross-entropy, lower is better) that breaks ties between equal scores."""
+    """A scored architecture: its sample, its estimated latency, its score (val mIoU, higher is better) and its
+    loss (val cross-entropy, lower is better); ``fitness`` says which of the two ranks it first."""
 
     sample: dict[str, Any]
     latency: float
     score: float
     loss: float = 0.0
+    fitness: str = "metric"
 
     @property
     def key(self) -> str:
@@ -40,8 +41,11 @@ class Candidate:
 
     @property
     def merit(self) -> tuple[float, float]:
-        """What "better" means: the higher score, then the lower loss (a young supernet that predicts one class
-        everywhere gives every path the same mIoU, but not the same loss)."""
+        """What "better" means: fitness ``metric``: the higher score, then the lower loss (a young supernet that
+        predicts one class everywhere gives every path the same mIoU, but not the same loss); ``loss``: the
+        lower loss, then the higher score."""
+        if self.fitness == "loss":
+            return -self.loss, self.score
         return self.score, -self.loss
 
 
@@ -126,8 +130,9 @@ class RegularizedEvolution:
     """
 
     def __init__(self, proposer: Proposer, score: Callable[[Mapping[str, Any]], tuple[float, float]], population: int,
-                 sample_size: int) -> None:
+                 sample_size: int, fitness: str = "metric") -> None:
         self.proposer = proposer
+        self.fitness = fitness
         self._score = score
         self.size = population
         self.sample_size = sample_size
@@ -138,7 +143,8 @@ class RegularizedEvolution:
         key = sample_key(sample)
         if key not in self.history:
             score, loss = self._score(sample)
-            self.history[key] = Candidate(sample, self.proposer.latency(sample), float(score), float(loss))
+            self.history[key] = Candidate(sample, self.proposer.latency(sample), float(score), float(loss),
+                                          self.fitness)
         self.population.append(key)
         return self.history[key]
 
@@ -170,7 +176,7 @@ class RegularizedEvolution:
         self.history = {}
         for record in state["history"]:
             candidate = Candidate(dict(record["sample"]), float(record["latency"]), float(record["score"]),
-                                  float(record.get("loss", 0.0)))
+                                  float(record.get("loss", 0.0)), str(record.get("fitness", "metric")))
             self.history[candidate.key] = candidate
 
 
@@ -178,7 +184,7 @@ def pareto_front(candidates: Sequence[Candidate]) -> list[Candidate]:
     """The non-dominated candidates (no other is both at least as fast and better, by :attr:`Candidate.merit`),
     fastest first."""
     front: list[Candidate] = []
-    for c in sorted(candidates, key=lambda c: (c.latency, -c.score, c.loss)):
+    for c in sorted(candidates, key=lambda c: (c.latency, *(-m for m in c.merit))):
         if not front or c.merit > front[-1].merit:
             front.append(c)
     return front

@@ -66,7 +66,7 @@ class EvolutionSearch(SearchStrategy):
         self.rng = random.Random(ctx.seed)
         self.proposer = Proposer(ctx.space.choices(), ctx.space.random_sample, ctx.estimate_latency, None,
                                  o.max_tries, o.mutation_prob)
-        self.evolution = RegularizedEvolution(self.proposer, self._score, o.population, o.sample_size)
+        self.evolution = RegularizedEvolution(self.proposer, self._score, o.population, o.sample_size, o.fitness)
         self.metric = ctx.evaluator.primary_metric
         self.scorer = PathScorer(self.supernet, ctx.evaluator, ctx.dataset, ctx.device, self._calibration_batches(ctx),
                                  self._validation_batches(ctx), o.resize, ctx.dataset.ignore_index)

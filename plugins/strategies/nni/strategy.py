@@ -121,7 +121,7 @@ class NniStrategy(SearchStrategy):
             devices = [ctx.device.index or 0] if ctx.device.type == "cuda" else []
             with torch.random.fork_rng(devices=devices):  # the same run with and without a penalty
                 profiler = latency_profiler(ctx.space, ctx.latency, ctx.input_shape, ctx.num_classes)
-            baseline = ctx.latency_target_ms or self._uniform(profiler)
+            baseline = ctx.latency_target or self._uniform(profiler)
             kwargs["penalty"] = {"profiler": profiler, "baseline": baseline, "scale": o.penalty}
             ctx.message(f"NNI's {o.algorithm} penalty: {PENALTY_NOTE}; gasnas's differentiable strategy has a latency "
                         "term that works (strategy.params.beta)")
