@@ -51,6 +51,8 @@ def search(config: str, out: Path, name: str, overrides: list[str], log: Path) -
     path = out / "searches" / name
     if (path / "architecture.yaml").is_file():
         seconds = json.loads((path / "summary.json").read_text())["metrics"].get("search_time_s", float("nan"))
+    elif (path / "checkpoint.pt").is_file():  # interrupted: continue it
+        seconds = gasnas(["search", "--resume", str(path)], log)
     else:
         sets = [a for o in overrides for a in ("--set", o)]
         seconds = gasnas(["search", config, "--output", str(out / "searches"), "--name", name, *sets], log)
@@ -58,6 +60,9 @@ def search(config: str, out: Path, name: str, overrides: list[str], log: Path) -
 
 
 def networks_for(setting: str, run: SearchRun, randoms: int, tolerance: float, seed: int) -> list[Network]:
+    """The searched network, its all-conv and all-skip versions, and ``randoms`` random architectures near its
+    estimated latency. Every setting draws from one seeded stream, so settings whose searched networks have
+    similar latencies share random architectures (and their trainings)."""
     searched = Network(f"{setting}: searched", "searched", dict(run.best.sample), run.estimate(run.best.sample),
                        setting)
     out = [searched]
@@ -106,7 +111,7 @@ def main() -> None:
     parser.add_argument("--search-seed", type=int, default=0)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    from gasnas.config import default_config_path
+    from gasnas.config import default_config_path, load_config
 
     config = args.config or str(default_config_path())
     args.out.mkdir(parents=True, exist_ok=True)
@@ -117,20 +122,23 @@ def main() -> None:
           flush=True)
 
     jobs = {s: [*args.overrides, f"seed={args.search_seed}", *SETTINGS[s]] for s in args.settings}
+    default_target = load_config(config).latency.target_relative
+    aliases = {f"target-{t:g}": "gcn" for t in args.targets if t == default_target and "gcn" in jobs}
     jobs.update({f"target-{t:g}": [*args.overrides, f"seed={args.search_seed}", f"latency.target_relative={t}"]
-                 for t in args.targets})
+                 for t in args.targets if f"target-{t:g}" not in aliases})
     with ThreadPoolExecutor(args.workers) as pool:
         futures = {name: pool.submit(search, config, args.out, name, overrides, log) for name, overrides in jobs.items()}
         runs = {name: future.result() for name, future in futures.items()}
+    runs.update({alias: runs[name] for alias, name in aliases.items()})  # the default search is the default target
     for name, (_, seconds) in runs.items():
         print(f"  search {name}: {seconds:.0f} s", flush=True)
 
     folder = args.out / "architectures"
     folder.mkdir(exist_ok=True)
     rows: dict[str, list[Network]] = {}
-    for i, setting in enumerate(args.settings):
+    for setting in args.settings:
         run = runs[setting][0]
-        rows[setting] = networks_for(setting, run, args.randoms, args.tolerance, seed=1000 + i)
+        rows[setting] = networks_for(setting, run, args.randoms, args.tolerance, seed=1000)
         for n in rows[setting]:
             run.architecture_file(n, folder)
     targets = []
