@@ -5,6 +5,9 @@ layered on it here, for every space:
 
 - **distinct networks**: samples that build the same network (``space.canonical``) count once, so that a top-k
   holds k different networks;
+- **a cap on one candidate per cell** (P-DARTS' rule against skip collapse: at most ``cap`` skip connections
+  per cell): in each group (cell) that keeps more, that candidate's log-score is lowered by the smallest
+  penalty that brings the group to the cap;
 - **a latency target**: the scores become ``log p - mu * cost`` (the latency each candidate adds when kept) and
   ``mu`` is bisected so that the derived network's estimated latency comes as close to the target as the
   probabilities allow without exceeding it. ``mu > 0`` trades probability for speed where the search is least
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -22,25 +26,90 @@ from torch import Tensor
 
 from gasnas.api.space import SearchSpace, Supernet, log_scores
 
-__all__ = ["derive_distinct", "derive_for_latency"]
+__all__ = ["Cap", "derive_distinct", "derive_for_latency"]
 
 Sample = dict[str, Any]
 #: how far mu is bisected: the derivation's latency stops changing long before
 BISECTION_STEPS = 40
 #: the largest |mu| tried, in units of 1 / (the costliest candidate): far beyond any log-probability difference
 MU_LIMIT = 2.0 ** 40
+#: the largest log-score penalty a cap tries: far beyond any log-probability difference (log_scores floors at -1e4)
+CAP_PENALTY_LIMIT = 2.0 ** 16
+
+
+@dataclass(frozen=True)
+class Cap:
+    """At most ``limit`` kept ``candidate`` operations per group (cell) of relaxed choices."""
+
+    candidate: str
+    limit: int
+
+    def counts(self, supernet: Supernet, sample: Mapping[str, Any]) -> dict[str, int]:
+        """Per group, how many kept operations of ``sample`` are the capped candidate."""
+        mixing = supernet.mixing_for(sample)
+        out: dict[str, int] = {}
+        for choice in supernet.relaxed_choices():
+            if self.candidate not in choice.candidates:
+                continue
+            index = choice.candidates.index(self.candidate)
+            out[choice.group] = out.get(choice.group, 0) + int(float(mixing[choice.key][index]) > 0)
+        return out
+
+    def holds(self, supernet: Supernet, sample: Mapping[str, Any]) -> bool:
+        return all(n <= self.limit for n in self.counts(supernet, sample).values())
+
+    def apply(self, supernet: Supernet, weights: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """``weights`` with the capped candidate's score lowered, group by group, by the smallest factor (found
+        by bisection of its log) under which the best sample keeps at most ``limit`` of it in that group."""
+        weights = {k: v.detach().double().cpu() for k, v in weights.items()}
+        choices = [c for c in supernet.relaxed_choices() if self.candidate in c.candidates and c.key in weights]
+        penalty = {c.group: 0.0 for c in choices}
+
+        def penalised() -> dict[str, Tensor]:
+            out = dict(weights)
+            for c in choices:
+                if penalty[c.group]:
+                    w = out[c.key].clone()
+                    w[c.candidates.index(self.candidate)] *= math.exp(-penalty[c.group])
+                    out[c.key] = w
+            return out
+
+        def count(group: str) -> int:
+            (sample, _), = supernet.derive(penalised(), 1)
+            return self.counts(supernet, sample).get(group, 0)
+
+        (best, _), = supernet.derive(weights, 1)
+        over = [g for g, n in self.counts(supernet, best).items() if n > self.limit]
+        for g in over:  # groups are independent in a derivation: one penalty each
+            low, high = 0.0, 1.0
+            penalty[g] = high
+            while count(g) > self.limit and high < CAP_PENALTY_LIMIT:
+                low, high = high, 2 * high
+                penalty[g] = high
+            for _ in range(BISECTION_STEPS // 2):  # the smallest penalty that holds: the least change to the scores
+                penalty[g] = (low + high) / 2
+                if count(g) <= self.limit:
+                    high = penalty[g]
+                else:
+                    low = penalty[g]
+            penalty[g] = high
+        return penalised()
 
 
 def derive_distinct(supernet: Supernet, space: SearchSpace, weights: Mapping[str, Tensor],
-                    top_k: int) -> list[tuple[Sample, float]]:
+                    top_k: int, cap: Cap | None = None) -> list[tuple[Sample, float]]:
     """The ``top_k`` best samples under ``weights`` (positive scores per candidate, e.g. probabilities), best
-    first, of which no two build the same network."""
+    first, of which no two build the same network (and each holds ``cap``, when given)."""
+    if cap is not None:
+        weights = cap.apply(supernet, weights)
     asked = top_k
     while True:
         ranked = supernet.derive(weights, asked)
         out, seen = [], set()
         for sample, score in ranked:
             key = repr(sorted(space.canonical(sample).items()))
+            if cap is not None and not cap.holds(supernet, sample):
+                continue
             if key not in seen:
                 seen.add(key)
                 out.append((sample, score))
@@ -57,23 +126,27 @@ def _penalised(logp: Mapping[str, Tensor], costs: Mapping[str, Tensor], mu: floa
 
 def derive_for_latency(supernet: Supernet, space: SearchSpace, probs: Mapping[str, Tensor], top_k: int, *,
                        costs: Mapping[str, Tensor], estimate: Callable[[Mapping[str, Any]], float], target: float,
-                       mode: str = "target") -> tuple[list[tuple[Sample, float]], float]:
+                       mode: str = "target", cap: Cap | None = None) -> tuple[list[tuple[Sample, float]], float]:
     """``top_k`` distinct samples derived under the latency ``target`` and the multiplier ``mu`` used.
 
     ``costs``: per relaxed choice, each candidate's latency when kept (see ``ExpectedLatency.kept_costs``);
     ``estimate``: a derived sample's latency in the same unit. ``mode`` ``limit`` only enforces the target
     (``mu >= 0``); ``target`` also spends what is left of it (``mu`` may be negative). Scores are the plain
     log-probabilities of the returned samples; those that meet the target come first, then (when fewer than
-    ``top_k`` do) the next ones over it.
+    ``top_k`` do) the next ones over it. ``cap`` holds for every mu.
     """
     logp = log_scores(probs)
     costs = {k: v.detach().double().cpu() for k, v in costs.items()}
     scale = max((float(c.abs().max()) for c in costs.values()), default=0.0)
     if scale == 0:
-        return derive_distinct(supernet, space, probs, top_k), 0.0
+        return derive_distinct(supernet, space, probs, top_k, cap), 0.0
+
+    def weights(mu: float) -> dict[str, Tensor]:
+        out = _penalised(logp, costs, mu)
+        return cap.apply(supernet, out) if cap is not None else out
 
     def latency(mu: float) -> float:
-        (sample, _), = supernet.derive(_penalised(logp, costs, mu), 1)
+        (sample, _), = supernet.derive(weights(mu), 1)
         return float(estimate(sample))
 
     # mu is in log-probability per unit of latency: widen the bracket until it holds the target's crossing
@@ -90,7 +163,7 @@ def derive_for_latency(supernet: Supernet, space: SearchSpace, probs: Mapping[st
         while latency(high) > target and high < MU_LIMIT * step:
             low, high = high, 2 * high
         mu = high if latency(high) > target else _bisect(latency, target, low, high)
-    ranked = derive_distinct(supernet, space, _penalised(logp, costs, mu), 4 * top_k)
+    ranked = derive_distinct(supernet, space, weights(mu), 4 * top_k, cap)
     scored = [(sample, _log_probability(supernet, sample, logp), float(estimate(sample))) for sample, _ in ranked]
     under = [(s, lp) for s, lp, lat in scored if lat <= target]
     over = [(s, lp) for s, lp, lat in scored if lat > target]

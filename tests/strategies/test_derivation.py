@@ -11,7 +11,7 @@ from gasnas.api.latency import ExpectedLatency
 from gasnas_plugins.latency.flops import FlopsEstimator
 from gasnas_plugins.spaces.gas.options import GasSpaceOptions
 from gasnas_plugins.spaces.gas.space import GasSearchSpace
-from gasnas_plugins.strategies.derivation import derive_distinct, derive_for_latency
+from gasnas_plugins.strategies.derivation import Cap, derive_distinct, derive_for_latency
 
 SMALL = GasSpaceOptions(cells=3, nodes=3, channels=8, stem_channels=(8, 8, 8), reductions=(1,), head_channels=16)
 SHAPE = (1, 3, 32, 64)
@@ -93,3 +93,40 @@ def test_distinct_derivation_drops_samples_that_build_the_same_network(setup):
     assert distinct[0] == plain[0]
     scores = [score for _, score in distinct]
     assert scores == sorted(scores, reverse=True)
+
+
+def _skip_heavy(supernet):
+    """Probabilities under which every edge's most probable operation is a skip connection."""
+    torch.manual_seed(1)
+    out = {}
+    for c in supernet.relaxed_choices():
+        logits = torch.randn(len(c.candidates))
+        logits[c.candidates.index("skip_connect")] += 4.0
+        out[c.key] = torch.softmax(logits, 0)
+    return out
+
+
+def test_a_skip_cap_holds_in_every_cell_of_every_derived_network(setup):
+    space, supernet, macs, expected, _ = setup
+    probs = _skip_heavy(supernet)
+    cap = Cap("skip_connect", 2)
+    (free, _), = derive_distinct(supernet, space, probs, 1)
+    assert max(cap.counts(supernet, free).values()) == 6  # uncapped: every kept edge of every cell
+    capped = derive_distinct(supernet, space, probs, 3, cap)
+    assert len(capped) == 3
+    for sample, _ in capped:
+        counts = cap.counts(supernet, sample)
+        assert set(counts) == {"cell0", "cell1", "cell2"} and max(counts.values()) == 2  # capped, not emptied
+    rng = random.Random(3)
+    latencies = sorted(macs.estimate(space, space.random_sample(rng), SHAPE) for _ in range(40))
+    for target in (latencies[0], latencies[20]):  # latency pressure favours skips too: the cap still holds
+        derived, _ = derive_for_latency(supernet, space, probs, 2, costs=expected.kept_costs(),
+                                        estimate=_estimate(space, macs), target=target, cap=cap)
+        assert all(cap.holds(supernet, s) for s, _ in derived)
+
+
+def test_a_cap_that_already_holds_changes_nothing(setup):
+    space, supernet, _, _, probs = setup
+    plain = derive_distinct(supernet, space, probs, 3)
+    capped = derive_distinct(supernet, space, probs, 3, Cap("skip_connect", 6))
+    assert [s for s, _ in plain] == [s for s, _ in capped]

@@ -65,6 +65,9 @@ class DifferentiableOptions:
         "target", "with a latency target: target: the most probable architecture as close to the target as it "
                   "allows from below (log-probability traded against estimated latency); limit: the most probable "
                   "one under the target; argmax: ignore the target. Without a target: argmax")
+    max_skips: int | None = option(
+        2, "at most this many skip connections (candidates named skip_connect) per cell of a derived architecture: "
+           "P-DARTS' cap against skip collapse, applied at derivation (null: no cap)")
     resize: float = option(1.0, "scale images by this factor for the search (e.g. 0.5 on CPUs); latency is "
                                 "always estimated at the dataset's input size")
     top_k: int = option(5, "how many architectures to derive, ranked by probability")
@@ -83,6 +86,8 @@ class DifferentiableOptions:
             raise ValueError("class_weight_power must be in [0, 2]")
         if self.dual_lr < 0:
             raise ValueError("dual_lr must be >= 0")
+        if self.max_skips is not None and self.max_skips < 0:
+            raise ValueError("max_skips must be >= 0 (null: no cap)")
         if self.paths < 2:
             raise ValueError("paths must be >= 2 (each path's baseline is the others' mean)")
 

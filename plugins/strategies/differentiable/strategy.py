@@ -28,7 +28,7 @@ from gasnas.api.strategy import SearchStrategy
 from gasnas.engine import SearchContext
 from gasnas.errors import ConfigError, LatencyError
 from gasnas.run import SearchResult
-from gasnas_plugins.strategies.derivation import derive_distinct, derive_for_latency
+from gasnas_plugins.strategies.derivation import Cap, derive_distinct, derive_for_latency
 from gasnas_plugins.strategies.differentiable import TARGET_LOSSES, DifferentiableOptions
 from gasnas_plugins.strategies.differentiable.losses import Multiplier, latency_term
 from gasnas_plugins.strategies.supernet import criterion, weight_optimizer
@@ -36,7 +36,9 @@ from gasnas_plugins.strategies.supernet import criterion, weight_optimizer
 __all__ = ["DifferentiableSearch", "UNDECIDED"]
 
 #: mean normalised entropy (1 = uniform) above which a search's distribution counts as undecided
-UNDECIDED = 0.95
+UNDECIDED = 0.98
+#: the candidate ``max_skips`` caps (GAS's and NNI DARTS' name for the identity)
+SKIP = "skip_connect"
 #: relaxations whose supernet only ever runs one candidate per choice
 SINGLE_PATH = ("hard_gumbel", "sampled")
 
@@ -303,11 +305,12 @@ class DifferentiableSearch(SearchStrategy):
         """``top_k`` distinct architectures; with a latency target (and ``derivation`` not argmax) the most
         probable ones that meet it."""
         ctx, o = self.ctx, self.options
+        cap = Cap(SKIP, o.max_skips) if o.max_skips is not None else None
         if ctx.latency_target is None or o.derivation == "argmax" or self.expected is None:
-            return derive_distinct(self.supernet, ctx.space, probs, top_k)
+            return derive_distinct(self.supernet, ctx.space, probs, top_k, cap)
         derived, self.mu = derive_for_latency(
             self.supernet, ctx.space, probs, top_k, costs=self.expected.kept_costs(), estimate=ctx.estimate_latency,
-            target=ctx.latency_target, mode=o.derivation)
+            target=ctx.latency_target, mode=o.derivation, cap=cap)
         return derived
 
     @torch.no_grad()
