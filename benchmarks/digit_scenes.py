@@ -9,7 +9,9 @@
     python benchmarks/digit_scenes.py [--out runs/digit-scenes] [--seeds 3] [--randoms 10] [--workers 2]
 
 It runs a one-epoch quickstart search first, only to build the latency table and the space exactly as the
-quickstart does; the random architectures are drawn with that table. About an hour on 2 CPU cores.
+quickstart does; the random architectures are drawn with that table. About an hour on 2 CPU cores; given
+``search_quality.py``'s ``--out``, it reuses the trainings of the random architectures both drew (one seeded
+stream, ``retraining.RANDOM_SEED``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import json
 import statistics
 from pathlib import Path
 
-from retraining import CONV, Network, SearchRun, gasnas, retrain_all, seed_se, table
+from retraining import CONV, RANDOM_SEED, Network, SearchRun, gasnas, retrain_all, seed_se, table
 
 
 def foreground(split: str) -> float:
@@ -53,7 +55,8 @@ def main() -> None:
     median = float(run.best.metadata["latency_target"])  # the quickstart's target: the median random latency
     conv = Network("all-conv", "all-conv", run.with_ops(CONV), 0.0)
     conv.estimated = run.estimate(conv.sample)
-    found, drawn = run.randoms_near(median, args.randoms, 0.05, seed=11)
+    # the random stream of search_quality.py: run with its --out, the random networks both draw train once
+    found, drawn = run.randoms_near(median, args.randoms, 0.05, seed=RANDOM_SEED)
     randoms = [Network(f"random {i + 1}", "random", s, run.estimate(s)) for i, s in enumerate(found)]
     print(f"median random latency {median:.3f} ms; {len(found)} random architectures within +-5% ({drawn} drawn)",
           flush=True)

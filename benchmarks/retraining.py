@@ -24,6 +24,8 @@ RECIPE = ["--batch-size", "8", "--lr", "0.003", "--set", "train.optimizer=adamw"
 #: epochs of the recipe: 24 x 125 steps x 8 = 24,000 training crops, the quickstart search's image budget
 EPOCHS = 24
 SKIP, CONV = "skip_connect", "conv_3x3"
+#: the seed of the stream random architectures are drawn from (one stream for every benchmark: shared trainings)
+RANDOM_SEED = 1000
 
 
 @dataclass

@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from retraining import CONV, SKIP, Network, SearchRun, gasnas, measure, retrain_all, seed_se, table
+from retraining import CONV, RANDOM_SEED, SKIP, Network, SearchRun, gasnas, measure, retrain_all, seed_se, table
 
 #: strategy settings: overrides of the default (quickstart) config
 SETTINGS: dict[str, list[str]] = {
@@ -138,7 +138,7 @@ def main() -> None:
     rows: dict[str, list[Network]] = {}
     for setting in args.settings:
         run = runs[setting][0]
-        rows[setting] = networks_for(setting, run, args.randoms, args.tolerance, seed=1000)
+        rows[setting] = networks_for(setting, run, args.randoms, args.tolerance, seed=RANDOM_SEED)
         for n in rows[setting]:
             run.architecture_file(n, folder)
     targets = []
