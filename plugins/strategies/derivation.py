@@ -35,6 +35,8 @@ BISECTION_STEPS = 40
 MU_LIMIT = 2.0 ** 40
 #: the largest log-score penalty a cap tries: far beyond any log-probability difference (log_scores floors at -1e4)
 CAP_PENALTY_LIMIT = 2.0 ** 16
+#: bisection steps of a cap's penalty: its bracket narrowed 4096-fold
+CAP_BISECTION_STEPS = 12
 
 
 @dataclass(frozen=True)
@@ -74,25 +76,30 @@ class Cap:
                     out[c.key] = w
             return out
 
-        def count(group: str) -> int:
+        def counts() -> dict[str, int]:
             (sample, _), = supernet.derive(penalised(), 1)
-            return self.counts(supernet, sample).get(group, 0)
+            return self.counts(supernet, sample)
 
-        (best, _), = supernet.derive(weights, 1)
-        over = [g for g, n in self.counts(supernet, best).items() if n > self.limit]
-        for g in over:  # groups are independent in a derivation: one penalty each
-            low, high = 0.0, 1.0
-            penalty[g] = high
-            while count(g) > self.limit and high < CAP_PENALTY_LIMIT:
-                low, high = high, 2 * high
-                penalty[g] = high
-            for _ in range(BISECTION_STEPS // 2):  # the smallest penalty that holds: the least change to the scores
-                penalty[g] = (low + high) / 2
-                if count(g) <= self.limit:
-                    high = penalty[g]
-                else:
-                    low = penalty[g]
-            penalty[g] = high
+        over = [g for g, n in counts().items() if n > self.limit]
+        # groups are independent in a derivation: every group's penalty is bisected at once, one derive a step
+        low, high = dict.fromkeys(over, 0.0), dict.fromkeys(over, 1.0)
+        penalty.update(high)
+        while True:
+            still = [g for g, n in counts().items() if g in high and n > self.limit and high[g] < CAP_PENALTY_LIMIT]
+            if not still:
+                break
+            for g in still:
+                low[g], high[g] = high[g], 2 * high[g]
+                penalty[g] = high[g]
+        for _ in range(CAP_BISECTION_STEPS):  # the smallest penalty that holds: the least change to the scores
+            penalty.update({g: (low[g] + high[g]) / 2 for g in over})
+            for g, n in counts().items():
+                if g in over:
+                    if n <= self.limit:
+                        high[g] = penalty[g]
+                    else:
+                        low[g] = penalty[g]
+        penalty.update(high)
         return penalised()
 
 

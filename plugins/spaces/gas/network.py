@@ -178,9 +178,37 @@ class GasSupernet(_Backbone, Supernet):
         """Per node the two strongest incoming edges (by their strongest non-zero op) with that op; the top-k
         by the summed log-probabilities of the kept (edge, op) entries."""
         logp = log_scores(probs)
+        if top_k == 1:  # the argmax, without enumerating every node's options (derivations ask for it often)
+            return [self._argmax(logp)]
         factors = [self._node_factor(k, i, logp) for k in range(self.spec.cells)
                    for i in range(2, self.spec.nodes + 2)]
         return [(sample, score) for score, sample in kbest(factors, top_k)]
+
+    def _argmax(self, logp: Mapping[str, Tensor]) -> tuple[dict[str, Any], float]:
+        """The best sample: per node, each edge's best non-zero op, then the best pair of edges. Ties break as
+        :meth:`_node_factor`'s enumeration order does (first edge pair, then first ops)."""
+        ops = self.spec.ops
+        usable = torch.tensor([name != "zero" for name in ops])
+        sample: dict[str, Any] = {}
+        total = 0.0
+        for k in range(self.spec.cells):
+            for i in range(2, self.spec.nodes + 2):
+                best = []
+                for j in range(i):
+                    scores = logp[edge_key(k, i, j)].masked_fill(~usable, -math.inf)
+                    o = int(torch.argmax(scores))  # the first of equal maxima
+                    best.append((o, scores[o]))
+                top, pair = -math.inf, (0, 1)
+                for j1 in range(i):
+                    for j2 in range(j1 + 1, i):
+                        score = float(best[j1][1] + best[j2][1])
+                        if score > top:
+                            top, pair = score, (j1, j2)
+                total += top
+                for slot, j in enumerate(pair):
+                    sample[op_label(k, i, slot)] = ops[best[j][0]]
+                    sample[input_label(k, i, slot)] = [j]
+        return sample, total
 
     def extract(self, sample: Mapping[str, Any]) -> GasNetwork:
         """The stand-alone network of ``sample`` carrying the supernet's (shared) weights."""
