@@ -96,6 +96,22 @@ def test_derivation_keeps_two_strongest_edges_with_their_best_non_zero_op():
     assert scores == sorted(scores, reverse=True) and len({str(sorted(a.items())) for a, _ in ranked}) == 4
 
 
+@pytest.mark.parametrize("kind", ["uniform", "ties", "random"])
+def test_the_argmax_derivation_is_the_first_of_the_ranked_ones(kind):
+    """derive(probs, 1) takes a shortcut past the enumeration; it must give the same sample (ties included)."""
+    space = GasSearchSpace(SMALL)
+    supernet = space.build_supernet(4)
+    torch.manual_seed(0)
+    probs = {}
+    for c in supernet.relaxed_choices():
+        n = len(c.candidates)
+        probs[c.key] = {"uniform": torch.full((n,), 1 / n), "ties": torch.randint(1, 3, (n,)).float(),
+                        "random": torch.rand(n)}[kind]
+    (fast, fast_score), = supernet.derive(probs, 1)
+    (ranked, ranked_score), *_ = supernet.derive(probs, 2)
+    assert fast == ranked and fast_score == pytest.approx(ranked_score)
+
+
 def test_cost_terms_describe_blocks_that_run_at_their_shapes():
     space = GasSearchSpace(SMALL)
     relaxed = space.cost_terms((1, 3, 32, 64), num_classes=4)
