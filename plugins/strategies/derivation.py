@@ -106,24 +106,25 @@ class Cap:
 def derive_distinct(supernet: Supernet, space: SearchSpace, weights: Mapping[str, Tensor],
                     top_k: int, cap: Cap | None = None) -> list[tuple[Sample, float]]:
     """The ``top_k`` best samples under ``weights`` (positive scores per candidate, e.g. probabilities), best
-    first, of which no two build the same network (and each holds ``cap``, when given)."""
+    first, of which no two build the same network. With ``cap``, those that hold it come first; the rest only
+    fill up when too few do (weights so lopsided that the penalty cannot move them, e.g. an unreachable
+    latency target's multiplier)."""
     if cap is not None:
         weights = cap.apply(supernet, weights)
     asked = top_k
     while True:
         ranked = supernet.derive(weights, asked)
-        out, seen = [], set()
+        out, spill, seen = [], [], set()
         for sample, score in ranked:
             key = repr(sorted(space.canonical(sample).items()))
-            if cap is not None and not cap.holds(supernet, sample):
+            if key in seen:
                 continue
-            if key not in seen:
-                seen.add(key)
-                out.append((sample, score))
+            seen.add(key)
+            (out if cap is None or cap.holds(supernet, sample) else spill).append((sample, score))
             if len(out) == top_k:
                 return out
         if len(ranked) < asked or asked >= 64 * top_k:  # the space holds no more distinct networks
-            return out
+            return (out + spill)[:top_k]
         asked *= 4
 
 
