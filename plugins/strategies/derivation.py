@@ -149,12 +149,9 @@ def derive_for_latency(supernet: Supernet, space: SearchSpace, probs: Mapping[st
     if scale == 0:
         return derive_distinct(supernet, space, probs, top_k, cap), 0.0
 
-    def weights(mu: float) -> dict[str, Tensor]:
-        out = _penalised(logp, costs, mu)
-        return cap.apply(supernet, out) if cap is not None else out
-
     def latency(mu: float) -> float:
-        (sample, _), = supernet.derive(weights(mu), 1)
+        weights = _penalised(logp, costs, mu)
+        (sample, _), = supernet.derive(cap.apply(supernet, weights) if cap is not None else weights, 1)
         return float(estimate(sample))
 
     # mu is in log-probability per unit of latency: widen the bracket until it holds the target's crossing
@@ -171,7 +168,7 @@ def derive_for_latency(supernet: Supernet, space: SearchSpace, probs: Mapping[st
         while latency(high) > target and high < MU_LIMIT * step:
             low, high = high, 2 * high
         mu = high if latency(high) > target else _bisect(latency, target, low, high)
-    ranked = derive_distinct(supernet, space, weights(mu), 4 * top_k, cap)
+    ranked = derive_distinct(supernet, space, _penalised(logp, costs, mu), 4 * top_k, cap)  # the cap applied there
     scored = [(sample, _log_probability(supernet, sample, logp), float(estimate(sample))) for sample, _ in ranked]
     under = [(s, lp) for s, lp, lat in scored if lat <= target]
     over = [(s, lp) for s, lp, lat in scored if lat > target]

@@ -1,8 +1,8 @@
 """Differentiable one-shot search (DARTS / SNAS / GDAS style) with GAS's per-cell parameters, communicator and
 latency-oriented loss.
 
-The first epochs train the supernet's weights alone (a warm-up; under ``hard_gumbel`` every step trains one
-uniformly sampled path per choice, so that every candidate gets trained before any is judged). Each later epoch
+The first epochs train the supernet's weights alone (a warm-up; by default every step trains one uniformly
+sampled path per choice, so that every candidate gets trained before any is judged). Each later epoch
 alternates, batch by batch, an architecture step (Adam on the architecture parameters and the communicator, on
 the architecture half of the train split: CE + the latency term) and a weight step (the supernet's weights on the
 other half, CE only). E[LAT] is the latency estimator's expectation over the relaxed choices, differentiable in
@@ -315,8 +315,9 @@ class DifferentiableSearch(SearchStrategy):
 
     @torch.no_grad()
     def epoch_metrics(self, ctx: SearchContext) -> dict[str, float]:
-        """Val mIoU of the supernet (under its probabilities; under hard_gumbel, on the derived architecture's
-        path, the only kind of network its weights were trained as), entropy, and the derived latency."""
+        """Val mIoU of the supernet (under its probabilities; under a single-path relaxation, on the derived
+        architecture's path, the only kind of network its weights were trained as), entropy, and the derived
+        latency."""
         self.supernet.eval()
         probs = self.probabilities()
         out: dict[str, float] = {}
