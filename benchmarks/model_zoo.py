@@ -27,13 +27,13 @@ CLAIMS = {
 
 def counts() -> dict[str, dict[str, dict]]:
     from gasnas.plugins import PluginManager
-    from gasnas_plugins.runtime.macs import count
+    from gasnas.runtime.macs import count
 
     registry = PluginManager().registry("models")
     out: dict[str, dict[str, dict]] = {}
     for name in MODELS:
         comp = registry.get(name)
-        model = comp.load()(19, comp.default_options())
+        model = comp.build(19, comp.default_options())
         out[name] = {f"{h}x{w}": count(model, (1, 3, h, w)).to_dict() for h, w in COUNT_SIZES}
     return out
 

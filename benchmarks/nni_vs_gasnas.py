@@ -153,7 +153,7 @@ def main() -> None:
     from gasnas.plugins import get_plugin_manager
 
     dataset = load_config(config).dataset  # generate (and cache) the data before anything is timed
-    get_plugin_manager().registry("datasets").get(dataset.name).load()(dataset.params).split("train", train=True)
+    get_plugin_manager().registry("datasets").get(dataset.name).build(dataset.params).split("train", train=True)
 
     runs: dict[tuple[str, float], dict] = {}
     for penalty in (0.0, args.penalty):

@@ -3,7 +3,7 @@
     python benchmarks/ort_vs_torch.py [TARGET] [--input 1x3x128x256] [--threads 2] [--repeats 50] [--json out.json]
 
 TARGET is a registered model or an architecture file; the default is the ``gas`` space's (gas-tiny preset)
-default architecture. Both runtimes use the shared timing code (``gasnas_plugins.runtime.timing``) with the same
+default architecture. Both runtimes use the shared timing code (``gasnas.runtime.timing``) with the same
 thread count, warm-up and repeats, interleaved twice to even out load changes; prints the medians and the ratio
 torch / ONNX Runtime (above 1: ONNX Runtime is faster). Not a test: timings depend on the machine and its load.
 """
@@ -20,8 +20,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 
 from gasnas.plugins import PluginManager  # noqa: E402
-from gasnas_plugins.runtime.export import export_onnx  # noqa: E402
-from gasnas_plugins.runtime.timing import time_onnxruntime, time_torch  # noqa: E402
+from gasnas.runtime.export import export_onnx  # noqa: E402
+from gasnas.runtime.timing import time_onnxruntime, time_torch  # noqa: E402
 from gasnas_plugins.training.network import resolve_target  # noqa: E402
 from train_throughput import default_target  # noqa: E402
 

@@ -84,10 +84,10 @@ class SearchRun:
 
         config = load_config(path / "config.yaml")
         registry = get_plugin_manager().registry
-        dataset = registry("datasets").get(config.dataset.name).load()(config.dataset.params)
-        space = registry("search spaces").get(config.space.name).load()(config.space.params)
+        dataset = registry("datasets").get(config.dataset.name).build(config.dataset.params)
+        space = registry("search spaces").get(config.space.name).build(config.space.params)
         env = LatencyEnv(device="cpu", num_classes=dataset.num_classes)
-        estimator = registry("latency estimators").get(config.latency.name).load()(config.latency.params, env)
+        estimator = registry("latency estimators").get(config.latency.name).build(config.latency.params, env)
         best = Architecture.load(path / "architecture.yaml")
         return cls(path, config, space, estimator, tuple(best.metadata["input_shape"]), dataset.num_classes, best)
 

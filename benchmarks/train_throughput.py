@@ -31,7 +31,7 @@ from gasnas_plugins.training.trainer import make_loader
 def default_target(pm: PluginManager) -> str:
     """An architecture file of the gas-tiny space's default sample."""
     comp = pm.registry("search spaces").get("gas")
-    space = comp.load()(parse_options(comp.options, {"preset": "gas-tiny"}))
+    space = comp.build(parse_options(comp.options, {"preset": "gas-tiny"}))
     path = Path(tempfile.mkdtemp()) / "gas-tiny-default.yaml"
     return str(Architecture(space.default_sample(), "gas", {"preset": "gas-tiny"}).save(path))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,24 +19,91 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from gasnas.errors import ConfigError, IncompatibleComponentsError, UnknownComponentError, closest
-from gasnas.options import KeyPath, Location, option, options_schema, options_to_dict, parse_options
+from gasnas.options import KeyPath, Location, OptionValueError, option, options_schema, options_to_dict, parse_options
 
 if TYPE_CHECKING:
     from gasnas.plugins import PluginManager
     from gasnas.registry import Component
 
-__all__ = ["BudgetConfig", "ComponentConfig", "LatencyConfig", "SearchConfig", "load_config", "parse_config",
+__all__ = ["BudgetConfig", "ComponentConfig", "LoaderBudget", "RunOptions", "RUN_KEYS", "check_device",
+           "parse_run_options", "check_rules", "LatencyConfig", "SearchConfig", "load_config", "parse_config",
            "parse_component", "apply_overrides", "read_yaml", "config_schema", "SECTIONS", "DEFAULT_CONFIG"]
 
 #: The quickstart config ``gasnas search`` runs without arguments: (package, resource path).
 DEFAULT_CONFIG = ("gasnas_plugins", "configs/quickstart.yaml")
 
 
-@dataclass(frozen=True)
-class BudgetConfig:
-    """How much work a search may do."""
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+#: seeds are 64-bit: numpy, torch and the derived streams take any of them
+SEED_RANGE = (0, 2**63 - 1)
+#: more CPU threads than any machine has is a typo
+MAX_THREADS = 4096
 
-    epochs: int = option(10, "search epochs (a strategy's warm-up epochs count among them)")
+
+def check_device(name: Any) -> str:
+    """The device names every command accepts (whether the device is there is checked when a run starts)."""
+    if not isinstance(name, str) or not DEVICE.fullmatch(name):
+        raise OptionValueError("device", f"{name!r} is not a device; use auto, cpu, cuda or cuda:N")
+    return name
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """The top level of every run config, search and train alike: the seed, what computes and where results go."""
+
+    seed: int = option(0, "random seed: the same seed gives the same result on CPU")
+    device: str = option("auto", "auto (CUDA when available, else CPU), cpu, cuda or cuda:N")
+    threads: int | None = option(None, "CPU threads torch computes with (null: torch's default); 1 is often fastest "
+                                       "when several jobs share the CPU, and makes timings comparable")
+    output: str = option("runs", "directory that receives one run directory per run")
+    name: str | None = option(None, "run directory name (default: time stamp and what runs)")
+
+    def __post_init__(self) -> None:
+        if not SEED_RANGE[0] <= self.seed <= SEED_RANGE[1]:
+            raise OptionValueError("seed", f"{self.seed} is out of range; use an integer in [0, 2**63 - 1]")
+        check_device(self.device)
+        if self.threads is not None and not 1 <= self.threads <= MAX_THREADS:
+            raise OptionValueError("threads", f"{self.threads} is out of range; use 1-{MAX_THREADS} or null")
+        if not self.output:
+            raise OptionValueError("output", "an empty path; name the directory that receives the runs")
+
+    def run_dict(self) -> dict[str, Any]:
+        """The top-level options, as written into the run directory."""
+        return {k: getattr(self, k) for k in RUN_KEYS}
+
+    def digest_of(self, resolved: Mapping[str, Any]) -> str:
+        """A hash of a resolved config (``to_dict()``): what changes the result -- not where it is written or
+        what computes it, and not unset (null) options, so that an option added later with a null default does
+        not orphan the checkpoints of earlier runs."""
+        def pruned(value: Any) -> Any:
+            if isinstance(value, Mapping):
+                return {k: pruned(v) for k, v in value.items() if v is not None}
+            if isinstance(value, (list, tuple)):
+                return [pruned(v) for v in value]
+            return value
+
+        kept = {k: v for k, v in resolved.items() if k not in NOT_DIGESTED}
+        blob = json.dumps(pruned(kept), sort_keys=True, default=str)
+        return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+#: the top-level keys of :class:`RunOptions`
+RUN_KEYS = tuple(f.name for f in dataclasses.fields(RunOptions))
+#: top-level keys that do not change a run's result: a checkpoint resumes across them
+NOT_DIGESTED = ("output", "name", "device", "threads")
+
+
+def parse_run_options(data: Mapping[str, Any], where: Location) -> dict[str, Any]:
+    """The :class:`RunOptions` keys of a config's top level, checked (types, ranges) with their key paths."""
+    options = parse_options(RunOptions, {k: data[k] for k in RUN_KEYS if k in data}, (), where)
+    return options.run_dict()
+
+
+@dataclass(frozen=True)
+class LoaderBudget:
+    """What searches and trainings share about how much data they go through, and how it is loaded."""
+
+    epochs: int = option(10, "passes over the data")
     batch_size: int = option(8, "images per step")
     workers: int = option(0, "data loader worker processes (0: load in the main process)")
     pin_memory: bool = option(False, "pin loader memory (faster host-to-GPU copies)")
@@ -46,6 +114,13 @@ class BudgetConfig:
             raise ValueError("epochs and batch_size must be >= 1, workers >= 0")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise ValueError("steps_per_epoch must be >= 1 or null")
+
+
+@dataclass(frozen=True)
+class BudgetConfig(LoaderBudget):
+    """How much work a search may do."""
+
+    epochs: int = option(10, "search epochs (a strategy's warm-up epochs count among them)")
 
 
 @dataclass(frozen=True)
@@ -63,20 +138,32 @@ class ComponentConfig:
 
 @dataclass(frozen=True)
 class LatencyConfig(ComponentConfig):
-    """The latency section: the estimator, the latency target (absolute, or relative to the space), and what
-    measures the final network."""
+    """The latency section: the estimator, the latency target (absolute, in the estimator's unit, or relative to
+    the space), and what measures the final network."""
 
-    target_ms: float | None = None
+    #: the target in the estimator's :attr:`unit` (``target_ms`` in a config is the same key for ms estimators)
+    target: float | None = None
     #: the target as a fraction of the median estimated latency of random architectures of the space
     target_relative: float | None = None
     measure: ComponentConfig | None = None
+    #: what the estimator measures in (its registered ``unit``): "ms", or e.g. "GMACs" for a proxy
+    unit: str = "ms"
+
+    @property
+    def target_ms(self) -> float | None:
+        """The absolute target when the estimator measures milliseconds (the older name of :attr:`target`)."""
+        return self.target if self.unit == "ms" else None
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
-        out["target_ms"] = self.target_ms
+        out["target"] = self.target
         out["target_relative"] = self.target_relative
         out["measure"] = self.measure.to_dict() if self.measure else None
         return out
+
+
+#: keys of the latency section beside name and params
+LATENCY_KEYS = ("target", "target_ms", "target_relative", "measure")
 
 
 #: section -> (registry kind, required?)
@@ -88,18 +175,13 @@ SECTIONS: dict[str, tuple[str, bool]] = {
     "latency": ("latency estimators", False),
     "evaluator": ("evaluators", True),
 }
-SCALARS: dict[str, tuple[type, Any, str]] = {
-    "seed": (int, 0, "random seed: the same seed gives the same architecture on CPU"),
-    "device": (str, "auto", "auto (CUDA when available, else CPU), cpu, cuda or cuda:N"),
-    "output": (str, "runs", "directory that receives one run directory per search"),
-    "name": (str, None, "run directory name (default: time stamp, space and strategy)"),
-}
-TOP_LEVEL = [*SCALARS, *SECTIONS, "budget"]
+TOP_LEVEL = [*RUN_KEYS, *SECTIONS, "budget"]
 
 
-@dataclass(frozen=True)
-class SearchConfig:
-    """A validated search config."""
+@dataclass(frozen=True, kw_only=True)
+class SearchConfig(RunOptions):
+    """A validated search config: the shared top level (:class:`RunOptions`), the component sections and the
+    budget."""
 
     dataset: ComponentConfig
     space: ComponentConfig
@@ -108,15 +190,11 @@ class SearchConfig:
     communicator: ComponentConfig | None = None
     latency: LatencyConfig | None = None
     budget: BudgetConfig = field(default_factory=BudgetConfig)
-    seed: int = 0
-    device: str = "auto"
-    output: str = "runs"
-    name: str | None = None
     source: str = "<config>"
 
     def to_dict(self) -> dict[str, Any]:
         """The fully resolved config (every default filled in), as written into the run directory."""
-        out: dict[str, Any] = {k: getattr(self, k) for k in SCALARS}
+        out: dict[str, Any] = self.run_dict()
         for section in SECTIONS:
             value = getattr(self, section)
             out[section] = value.to_dict() if value is not None else None
@@ -126,9 +204,7 @@ class SearchConfig:
     @property
     def digest(self) -> str:
         """A hash of the resolved config: a checkpoint from another config is refused on resume."""
-        blob = json.dumps({k: v for k, v in self.to_dict().items() if k not in ("output", "name", "device")},
-                          sort_keys=True, default=str)
-        return hashlib.sha1(blob.encode()).hexdigest()[:16]
+        return self.digest_of(self.to_dict())
 
 
 # -- reading ---------------------------------------------------------------------------------------------------
@@ -249,12 +325,7 @@ def parse_config(data: Any, where: Location, pm: PluginManager | None = None) ->
         if key not in TOP_LEVEL:
             raise where.error((str(key),), f"unknown key '{key}'{closest(str(key), TOP_LEVEL)}; "
                               f"allowed: {', '.join(TOP_LEVEL)}")
-    values: dict[str, Any] = {"source": where.file}
-    for key, (tp, default, _) in SCALARS.items():
-        value = data.get(key, default)
-        if value is not None and (not isinstance(value, tp) or isinstance(value, bool)):
-            raise where.error((key,), f"expected {tp.__name__}, got {value!r}")
-        values[key] = value
+    values: dict[str, Any] = {"source": where.file, **parse_run_options(data, where)}
     components: dict[str, Component] = {}
     for section, (kind, required) in SECTIONS.items():
         if data.get(section) is None:
@@ -264,24 +335,8 @@ def parse_config(data: Any, where: Location, pm: PluginManager | None = None) ->
             continue
         if section == "latency":
             section_data = data[section]
-            cfg, comp = _component(section, section_data, where, pm,
-                                   extra_keys=("target_ms", "target_relative", "measure"))
-            targets = {}
-            for key, what in (("target_ms", "a positive number of ms"),
-                              ("target_relative", "a positive fraction of the space's median latency")):
-                value = section_data.get(key) if isinstance(section_data, Mapping) else None
-                if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                          or not 0 < value < float("inf")):
-                    raise where.error(("latency", key), f"expected {what}, got {value!r}")
-                targets[key] = None if value is None else float(value)
-            if targets["target_ms"] is not None and targets["target_relative"] is not None:
-                raise where.error(("latency", "target_relative"), "set either target_ms (absolute) or "
-                                  "target_relative (a fraction of the space's median latency), not both")
-            measure = None
-            if isinstance(section_data, Mapping) and section_data.get("measure") is not None:
-                measure, _ = _component("latency.measure", section_data["measure"], where, pm)
-            cfg = LatencyConfig(cfg.kind, cfg.name, cfg.params, targets["target_ms"], targets["target_relative"],
-                                measure)
+            cfg, comp = _component(section, section_data, where, pm, extra_keys=LATENCY_KEYS)
+            cfg = _latency_section(cfg, comp, section_data if isinstance(section_data, Mapping) else {}, where, pm)
         else:
             cfg, comp = _component(section, data[section], where, pm)
         values[section] = cfg
@@ -289,7 +344,47 @@ def parse_config(data: Any, where: Location, pm: PluginManager | None = None) ->
     values["budget"] = parse_options(BudgetConfig, data.get("budget"), ("budget",), where)
     config = SearchConfig(**values)
     check_compatible(components["space"], components["strategy"], where)
+    check_rules(config, where)
     return config
+
+
+def check_rules(config: SearchConfig, where: Location) -> None:
+    """Rules across sections, checked at load time: the options of any section may define
+    ``check_config(self, config) -> Iterable[(key path, message)]`` (e.g. a latency loss that needs a target, a
+    warm-up longer than the budget); the first problem is raised with its key path and line."""
+    for section in SECTIONS:
+        check = getattr(getattr(getattr(config, section), "params", None), "check_config", None)
+        if not callable(check):
+            continue
+        for path, message in check(config) or ():
+            raise where.error(tuple(path.split(".")) if isinstance(path, str) else tuple(path), message)
+
+
+def _latency_section(cfg: ComponentConfig, comp: Component, data: Mapping[str, Any], where: Location,
+                     pm: PluginManager) -> LatencyConfig:
+    """The latency section's target (one of ``target``, ``target_ms``, ``target_relative``) and measure."""
+    unit = comp.traits.get("unit", "ms")
+    given = {k: data[k] for k in ("target", "target_ms", "target_relative") if data.get(k) is not None}
+    for key, value in given.items():
+        what = "a positive fraction of the space's median latency" if key == "target_relative" else \
+            f"a positive number of {unit if key == 'target' else 'ms'}"
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+            raise where.error(("latency", key), f"expected {what}, got {value!r}")
+    if len(given) > 1:
+        first, second = list(given)[:2]
+        raise where.error(("latency", second), f"set one latency target, not both {first} and {second}: target "
+                          f"(absolute, in the estimator's unit: {unit}) or target_relative (a fraction of the "
+                          "space's median latency)")
+    if "target_ms" in given and unit != "ms":
+        raise where.error(("latency", "target_ms"), f"latency estimator '{cfg.name}' measures {unit}, not ms; write "
+                          f"the budget in its unit as latency.target (e.g. target: {given['target_ms']} means "
+                          f"{given['target_ms']} {unit}), or use target_relative")
+    target = given.get("target", given.get("target_ms"))
+    measure = None
+    if data.get("measure") is not None:
+        measure, _ = _component("latency.measure", data["measure"], where, pm)
+    return LatencyConfig(cfg.kind, cfg.name, cfg.params, None if target is None else float(target),
+                         None if "target_relative" not in given else float(given["target_relative"]), measure, unit)
 
 
 def check_compatible(space: Component, strategy: Component, where: Location | None = None) -> None:
@@ -353,15 +448,14 @@ def config_schema(pm: PluginManager | None = None) -> dict[str, Any]:
 
     pm = pm or get_plugin_manager()
     props: dict[str, Any] = {}
-    for key, (tp, default, help_text) in SCALARS.items():
-        json_type = {int: "integer", str: "string"}[tp]
-        props[key] = {"type": [json_type, "null"] if default is None else json_type, "default": default,
-                      "description": help_text}
+    props.update(options_schema(RunOptions)["properties"])
     for section, (kind, _) in SECTIONS.items():
         extra = None
         if section == "latency":
-            extra = {"target_ms": {"type": ["number", "null"], "exclusiveMinimum": 0,
-                                   "description": "latency budget in ms that the latency term steers toward"},
+            extra = {"target": {"type": ["number", "null"], "exclusiveMinimum": 0,
+                                "description": "latency budget in the estimator's unit (ms for timing estimators)"},
+                     "target_ms": {"type": ["number", "null"], "exclusiveMinimum": 0,
+                                   "description": "the same budget, for estimators that measure ms"},
                      "target_relative": {"type": ["number", "null"], "exclusiveMinimum": 0,
                                          "description": "latency budget as a fraction of the median estimated "
                                                         "latency of random architectures of the space"},
@@ -399,8 +493,8 @@ def starter_config(pm: PluginManager | None = None) -> str:
     lines = ["# gasnas search config, written by `gasnas init`.",
              "# Run it with `gasnas search gasnas.yaml`; every option below shows its default.",
              "# Reference: https://gasnas.dev/configuration/ ; schema: `gasnas config schema`.", ""]
-    for key, (_, default, help_text) in SCALARS.items():
-        lines.append(f"{key}: {_yaml_value(base.get(key, default))}  # {help_text}")
+    for f in dataclasses.fields(RunOptions):
+        lines.append(f"{f.name}: {_yaml_value(base.get(f.name, f.default))}  # {help_of(f)}")
     for section, (kind, required) in SECTIONS.items():
         data = base.get(section)
         if data is None:
@@ -409,7 +503,8 @@ def starter_config(pm: PluginManager | None = None) -> str:
         lines += ["", f"{section}:{'' if required else '  # optional'}",
                   f"  name: {comp.name}  # {_noun(kind)}: {', '.join(pm.registry(kind).names())}"]
         if section == "latency":
-            lines.append(f"  target_ms: {_yaml_value(data.get('target_ms'))}  # latency budget (ms)")
+            lines.append(f"  target: {_yaml_value(data.get('target', data.get('target_ms')))}  # latency budget, "
+                         "in the estimator's unit (ms for timing estimators)")
             lines.append(f"  target_relative: {_yaml_value(data.get('target_relative'))}  # or: budget as a "
                          "fraction of the median latency of random architectures")
             if data.get("measure"):

@@ -8,7 +8,6 @@ all of it through :class:`SearchContext`.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -16,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from gasnas import distributed
 from gasnas.architecture import Architecture
-from gasnas.config import SearchConfig, load_config
+from gasnas.config import SearchConfig, check_device, load_config
 from gasnas.errors import CheckpointError, ConfigError, GasnasError, LatencyError
 from gasnas.plugins import PluginManager, get_plugin_manager
 from gasnas.reporting import LogReporter, Reporter
 from gasnas.run import RunDirectory, RunInfo, SearchResult
+from gasnas.seeding import deterministic_loader, rng, rng_state, seed_everything, set_rng_state
 
 if TYPE_CHECKING:
     import torch
@@ -41,67 +41,20 @@ log = logging.getLogger(__name__)
 REFERENCE_SAMPLES = 64
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (all devices)."""
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 def resolve_device(name: str) -> torch.device:
     """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is a clear error."""
     import torch
 
+    try:
+        check_device(name)  # the same names that config check accepts
+    except ValueError as exc:
+        raise ConfigError(f"device: {exc}") from None
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"device: '{name}' is not a device; use auto, cpu, cuda or cuda:N") from None
+    device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device: '{name}' was asked for but CUDA is not available here; use --device cpu")
     return device
-
-
-def rng_state() -> dict[str, Any]:
-    """Every RNG's state, in plain types and tensors (so checkpoints load with ``weights_only``)."""
-    import numpy as np
-    import torch
-
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: Mapping[str, Any]) -> None:
-    import numpy as np
-    import torch
-
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    kind, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _worker_init(worker_id: int) -> None:
-    import numpy as np
-    import torch
-
-    seed = torch.initial_seed() % 2**32
-    np.random.seed(seed)
-    random.seed(seed)
 
 
 class SearchContext:
@@ -115,7 +68,7 @@ class SearchContext:
         self.dataset: SegmentationDataset = engine.dataset
         self.evaluator: Evaluator = engine.evaluator
         self.latency: LatencyEstimator | None = engine.latency
-        #: the latency budget in the estimator's unit: latency.target_ms, or latency.target_relative times the
+        #: the latency budget in the estimator's unit: latency.target, or latency.target_relative times the
         #: space's reference latency (None without a target)
         self.latency_target: float | None = engine.latency_target
         self.latency_target_ms: float | None = engine.latency_target  # the older name of latency_target
@@ -140,8 +93,7 @@ class SearchContext:
         section = self.config.communicator
         if section is None:
             return None
-        factory = self._engine.pm.registry("communicators").get(section.name).load()
-        return factory(section.params, choices)
+        return self._engine.pm.registry("communicators").get(section.name).build(section.params, choices)
 
     def expected_latency(self) -> ExpectedLatency:
         """The differentiable E[LAT] of the configured estimator over the supernet's relaxed choices."""
@@ -185,31 +137,22 @@ class SearchContext:
         """``split``'s indices dealt into ``parts`` disjoint, seeded shares (e.g. weights vs architecture)."""
         n = len(self.dataset.split(split, train=False))
         order = list(range(n))
-        random.Random(self.seed * 7919 + 17).shuffle(order)
+        rng(self.seed, "split-order").shuffle(order)
         return [sorted(order[i::parts]) for i in range(parts)]
 
     def loader(self, split: str, *, train: bool, indices: Sequence[int] | None = None, epoch: int = 0,
                shuffle: bool | None = None, batch_size: int | None = None, drop_last: bool | None = None,
                stream: int = 0) -> DataLoader:
         """A loader whose order depends only on (seed, epoch, stream): resuming replays the same batches."""
-        import torch
-        from torch.utils.data import DataLoader, Subset
-        from torch.utils.data.distributed import DistributedSampler
+        from torch.utils.data import Subset
 
         data = self.dataset.split(split, train=train)
         if indices is not None:
             data = Subset(data, list(indices))
-        shuffle = train if shuffle is None else shuffle
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch * 101 + stream)
-        sampler = None
-        if self.dist.enabled:
-            sampler = DistributedSampler(data, shuffle=shuffle, seed=self.seed + stream, drop_last=bool(drop_last))
-            sampler.set_epoch(epoch)
-        return DataLoader(
-            data, batch_size=batch_size or self.budget.batch_size, shuffle=shuffle if sampler is None else False,
-            sampler=sampler, num_workers=self.budget.workers, pin_memory=self.budget.pin_memory,
-            drop_last=train if drop_last is None else drop_last, generator=generator,
-            worker_init_fn=_worker_init, persistent_workers=False)
+        return deterministic_loader(
+            data, batch_size=batch_size or self.budget.batch_size, seed=self.seed, epoch=epoch, stream=stream,
+            shuffle=train if shuffle is None else shuffle, drop_last=train if drop_last is None else drop_last,
+            workers=self.budget.workers, pin_memory=self.budget.pin_memory, distributed=self.dist.enabled)
 
     def wrap(self, model: Any) -> Any:
         """The model wrapped for distributed data parallel when running under torchrun."""
@@ -296,24 +239,26 @@ class Engine:
 
         cfg = self.config
         registry = self.pm.registry
-        self.dataset = registry("datasets").get(cfg.dataset.name).load()(cfg.dataset.params)
-        self.space = registry("search spaces").get(cfg.space.name).load()(cfg.space.params)
-        self.evaluator = registry("evaluators").get(cfg.evaluator.name).load()(cfg.evaluator.params)
+        self.dataset = registry("datasets").get(cfg.dataset.name).build(cfg.dataset.params)
+        self.space = registry("search spaces").get(cfg.space.name).build(cfg.space.params)
+        self.evaluator = registry("evaluators").get(cfg.evaluator.name).build(cfg.evaluator.params)
         env = LatencyEnv(device=str(self.device), num_classes=self.dataset.num_classes,
                          progress=self.reporter.progress if self.dist.is_main else None)
         self.latency = self.measure = None
         if cfg.latency is not None:
-            self.latency = registry("latency estimators").get(cfg.latency.name).load()(cfg.latency.params, env)
+            self.latency = registry("latency estimators").get(cfg.latency.name).build(cfg.latency.params, env)
             if cfg.latency.measure is not None:
                 measure = cfg.latency.measure
-                self.measure = registry("latency estimators").get(measure.name).load()(measure.params, env)
-        self.strategy = registry("strategies").get(cfg.strategy.name).load()(cfg.strategy.params)
+                self.measure = registry("latency estimators").get(measure.name).build(measure.params, env)
+        self.strategy = registry("strategies").get(cfg.strategy.name).build(cfg.strategy.params)
 
     def run(self) -> SearchResult:
         import torch
 
         cfg = self.config
         self.device = resolve_device(self._device_name)
+        if cfg.threads is not None:
+            torch.set_num_threads(cfg.threads)
         seed_everything(cfg.seed)
         if self.run_dir is None:
             name = cfg.name or f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.space.name}-{cfg.strategy.name}"
@@ -356,18 +301,18 @@ class Engine:
 
         import torch
 
-        rng = random.Random(self.config.seed * 7919 + 3)
+        draws = rng(self.config.seed, "reference-latency")
         with torch.random.fork_rng(devices=[]):
-            latencies = [self.latency.estimate(self.space, self.space.random_sample(rng), input_shape)
+            latencies = [self.latency.estimate(self.space, self.space.random_sample(draws), input_shape)
                          for _ in range(REFERENCE_SAMPLES)]
         return float(statistics.median(latencies))
 
     def _resolve_target(self, input_shape: tuple[int, ...]) -> float | None:
         section = self.config.latency
-        if section is None or (section.target_ms is None and section.target_relative is None):
+        if section is None or (section.target is None and section.target_relative is None):
             return None
-        if section.target_ms is not None:
-            return section.target_ms
+        if section.target is not None:
+            return section.target
         reference = self.reference_latency(input_shape)
         target = section.target_relative * reference
         if self.dist.is_main:

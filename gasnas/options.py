@@ -38,6 +38,15 @@ def option(default: Any = dataclasses.MISSING, help: str = "", *, factory: Any =
     return field(default=default, metadata={"help": help})
 
 
+class OptionValueError(ValueError):
+    """Raised by an options class's own checks (``__post_init__``) to name the option at fault: the config
+    error then points at that key and its line."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 def help_of(f: dataclasses.Field) -> str:
     return str(f.metadata.get("help", ""))
 
@@ -173,6 +182,8 @@ def parse_options(cls: type[T], data: Any, path: KeyPath = (), where: Location |
             raise where.error((*path, name), f"required option is missing ({help_of(f) or _type_name(hints[name])})")
     try:
         return cls(**values)
+    except OptionValueError as exc:  # a check that names its option
+        raise where.error((*path, exc.key), str(exc)) from None
     except (ValueError, TypeError) as exc:  # __post_init__ cross-field checks
         raise where.error(path, str(exc)) from None
 

@@ -8,11 +8,12 @@ that registered it. Names are unique per kind; an unknown name lists the known o
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
-from gasnas.errors import DuplicateComponentError, PluginError, UnknownComponentError, closest
+from gasnas.errors import DuplicateComponentError, GasnasError, PluginError, UnknownComponentError, closest
 
 __all__ = [
     "Component",
@@ -79,6 +80,33 @@ class Component(Generic[T]):
                 f"'{self.name}' from {self.factory}: {type(exc).__name__}: {exc}"
             ) from exc
 
+    def build(self, *args: Any, **kwargs: Any) -> T:
+        """Load the factory and call it as its kind's convention says (the table in :mod:`gasnas.api`).
+
+        ``build(options)`` for search spaces, strategies, evaluators and datasets; ``build(options, env)`` for
+        latency estimators; ``build(options, choices)`` for communicators; ``build(num_classes, options)`` for
+        models. Arguments may be given by those names. A factory that fails with anything but a
+        :class:`~gasnas.errors.GasnasError` (those are already clear and pass unchanged) is reported as a
+        :class:`~gasnas.errors.PluginError` naming the plugin and the component, chained to the original.
+        """
+        registry = REGISTRY_TYPES[self.kind]
+        noun, names = registry.noun, registry.factory_args
+        if names is None:
+            raise TypeError(f"{self.kind} are not built; use Component.load()")
+        convention = inspect.Signature([inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names])
+        try:
+            args = convention.bind(*args, **kwargs).args
+        except TypeError as exc:
+            raise TypeError(f"a {noun} is built as build({', '.join(names)}): {exc}") from None
+        factory = self.load()
+        try:
+            return factory(*args)
+        except GasnasError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever the factory raises, name the plugin that raised it
+            raise PluginError(f"plugin '{self.plugin}' ({noun} '{self.name}') failed while building: "
+                              f"{type(exc).__name__}: {exc}") from exc
+
     def default_options(self) -> Any:
         return self.options() if self.options is not None else None
 
@@ -103,6 +131,8 @@ class Registry(Generic[T]):
     noun: ClassVar[str] = "component"
     #: the hook that fills this registry
     hook: ClassVar[str] = ""
+    #: the arguments :meth:`Component.build` passes to a factory of this kind, in order (``None``: not built)
+    factory_args: ClassVar[tuple[str, ...] | None] = ("options",)
 
     def __init__(self) -> None:
         self._items: dict[str, Component[T]] = {}
@@ -186,6 +216,13 @@ class LatencyEstimatorRegistry(Registry["LatencyEstimator"]):
     kind = "latency estimators"
     noun = "latency estimator"
     hook = "gasnas_register_latency_estimators"
+    factory_args = ("options", "env")
+
+    def add(self, name: str, factory: Callable[..., Any] | str, *, options: type | None = None,
+            description: str = "", unit: str = "ms", example: Mapping[str, Any] | None = None) -> Component:
+        """Register a latency estimator. ``unit``: what its estimates measure (its ``unit`` attribute): "ms" for
+        timing estimators, e.g. "GMACs" for a proxy; configs give absolute targets in this unit."""
+        return self._add(name, factory, options, description, {"unit": str(unit), **_example(example)})
 
 
 class EvaluatorRegistry(Registry["Evaluator"]):
@@ -198,6 +235,7 @@ class CommunicatorRegistry(Registry["Communicator"]):
     kind = "communicators"
     noun = "communicator"
     hook = "gasnas_register_communicators"
+    factory_args = ("options", "choices")
 
 
 class DatasetRegistry(Registry["SegmentationDataset"]):
@@ -210,6 +248,7 @@ class ModelRegistry(Registry["Module"]):
     kind = "models"
     noun = "model"
     hook = "gasnas_register_models"
+    factory_args = ("num_classes", "options")
 
 
 class CommandRegistry(Registry["click.Command"]):
@@ -218,6 +257,7 @@ class CommandRegistry(Registry["click.Command"]):
     kind = "commands"
     noun = "command"
     hook = "gasnas_register_commands"
+    factory_args = None
 
     def add(self, command: Any, *, description: str = "") -> Component:  # type: ignore[override]
         name = getattr(command, "name", None)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,7 @@ MALFORMED = {
                            "space 'tiny' offers sampling"]),
     "missing section": ({"space": None}, ["space: missing section"]),
     "section not a mapping": ({"dataset": 3}, ["dataset: expected a mapping"]),
-    "bad seed type": ({"seed": "x"}, ["seed: expected int"]),
+    "bad seed type": ({"seed": "x"}, ["seed: expected an integer"]),
 }
 
 
@@ -123,10 +124,74 @@ def test_latency_targets_absolute_or_relative_not_both(tmp_path, toy_config, pm)
     data = _toy(toy_config)
     data["latency"] = {"name": "flops", "target_relative": 0.8}
     assert load_config(_write(tmp_path, yaml.safe_dump(data)), pm=pm).latency.target_relative == 0.8
-    data["latency"]["target_ms"] = 2.0
-    with pytest.raises(ConfigError, match="latency.target_relative: set either target_ms"):
+    data["latency"]["target"] = 2.0
+    with pytest.raises(ConfigError, match="latency.target_relative: set one latency target, not both target and"):
         load_config(_write(tmp_path, yaml.safe_dump(data)), pm=pm)
     for bad in (0, -1, "fast", True):
         data["latency"] = {"name": "flops", "target_relative": bad}
         with pytest.raises(ConfigError, match="latency.target_relative: expected a positive fraction"):
             load_config(_write(tmp_path, yaml.safe_dump(data)), pm=pm)
+
+
+def test_a_latency_target_is_in_the_estimators_unit(tmp_path, toy_config, pm):
+    """flops counts GMACs: `target_ms` there is refused at load time, `target` is read in GMACs."""
+    from gasnas.errors import ConfigError
+
+    data = _toy(toy_config)
+    data["latency"] = {"name": "flops", "target_ms": 2.0}
+    with pytest.raises(ConfigError, match=r"latency.target_ms: latency estimator 'flops' measures GMACs, not ms"):
+        load_config(_write(tmp_path, yaml.safe_dump(data)), pm=pm)
+    data["latency"] = {"name": "flops", "target": 2.0}
+    latency = load_config(_write(tmp_path, yaml.safe_dump(data)), pm=pm).latency
+    assert (latency.target, latency.unit, latency.target_ms) == (2.0, "GMACs", None)
+    assert latency.to_dict()["target"] == 2.0
+    data["latency"] = {"name": "flops", "target": 2.0, "target_ms": 2.0}
+    with pytest.raises(ConfigError, match="not both target and target_ms"):
+        load_config(_write(tmp_path, yaml.safe_dump(data)), pm=pm)
+
+
+def test_target_ms_is_the_target_of_ms_estimators(tmp_path, toy_config, pm):
+    data = _toy(toy_config)
+    data["latency"] = {"name": "lut", "target_ms": 2.5}
+    latency = load_config(_write(tmp_path, yaml.safe_dump(data)), pm=pm).latency
+    assert (latency.target, latency.unit, latency.target_ms) == (2.5, "ms", 2.5)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("seed", 2**70, "seed: 1180591620717411303424 is out of range"),
+    ("seed", -1, "seed: -1 is out of range"),
+    ("threads", 10**12, "threads: 1000000000000 is out of range"),
+    ("threads", 0, "threads: 0 is out of range"),
+    ("device", "not-a-number", "device: 'not-a-number' is not a device"),
+    ("device", "", "device: '' is not a device"),
+    ("output", "", "output: an empty path"),
+    ("output", None, "output: expected a string"),
+])
+def test_top_level_options_are_checked_at_load_time(tmp_path, toy_config, key, value, message):
+    from gasnas.errors import ConfigError
+
+    data = {**_toy(toy_config), key: value}
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(_write(tmp_path, yaml.safe_dump(data)))
+
+
+def test_search_and_train_configs_share_the_top_level():
+    import dataclasses
+
+    from gasnas.config import RUN_KEYS, RunOptions, SearchConfig
+    from gasnas_plugins.training.config import TrainConfig
+
+    assert issubclass(SearchConfig, RunOptions) and issubclass(TrainConfig, RunOptions)
+    assert RUN_KEYS == ("seed", "device", "threads", "output", "name")
+    for cls in (SearchConfig, TrainConfig):
+        assert {f.name for f in dataclasses.fields(cls)} >= set(RUN_KEYS)
+
+
+def test_an_unset_option_does_not_change_the_digest(toy_config):
+    """Null options are left out of the digest: an option added later with a null default keeps old checkpoints
+    resumable; set ones count."""
+    config = load_config(toy_config)
+    resolved = config.to_dict()
+    assert config.digest_of({**resolved, "new_option": None}) == config.digest
+    assert config.digest_of({**resolved, "new_option": 1}) != config.digest
+    assert load_config(toy_config, ["threads=1"]).digest == config.digest  # how many threads: not the result

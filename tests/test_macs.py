@@ -1,4 +1,4 @@
-"""The MAC and parameter counter (plugins/runtime/macs.py) against values computed by hand."""
+"""The MAC and parameter counter (gasnas/runtime/macs.py) against values computed by hand."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gasnas_plugins.runtime.macs import count
+from gasnas.runtime.macs import count
 
 
 class Functional(nn.Module):

@@ -7,6 +7,7 @@ import torch
 
 from gasnas.errors import ConfigError
 from gasnas.options import parse_options
+from gasnas.runtime.macs import count
 from gasnas_plugins.models.backbones.resnet import ResNet
 from gasnas_plugins.models.backbones.stdc import STDCModule, STDCNet
 from gasnas_plugins.models.backbones.xception import Xception
@@ -15,7 +16,6 @@ from gasnas_plugins.models.bisenetv2 import BiSeNetV2, bisenetv2
 from gasnas_plugins.models.detail_loss import DetailAggregationLoss
 from gasnas_plugins.models.options import BiSeNetV1Options, BiSeNetV2Options, STDCOptions
 from gasnas_plugins.models.stdc import stdc1, stdc2
-from gasnas_plugins.runtime.macs import count
 
 
 def n_params(module: torch.nn.Module) -> int:
@@ -120,8 +120,8 @@ def test_backbone_costs_match_the_numbers_they_are_known_by():
 def test_dynamic_size_onnx_export_follows_the_input_size():
     import numpy as np
 
-    from gasnas_plugins.runtime.export import export_onnx
-    from gasnas_plugins.runtime.timing import ort_session
+    from gasnas.runtime.export import export_onnx
+    from gasnas.runtime.timing import ort_session
 
     model = bisenetv2(3).eval()
     session, _ = ort_session(export_onnx(model, (1, 3, 64, 128), dynamic_batch=True, dynamic_size=True), "cpu",

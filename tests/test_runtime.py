@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from gasnas.errors import GasnasError, LatencyError
-from gasnas_plugins.runtime import providers
-from gasnas_plugins.runtime.export import export_onnx
-from gasnas_plugins.runtime.timing import ort_session, time_onnxruntime, time_torch
+from gasnas.runtime import providers
+from gasnas.runtime.export import export_onnx
+from gasnas.runtime.timing import ort_session, time_onnxruntime, time_torch
 
 
 def _net() -> nn.Module:
@@ -69,3 +69,25 @@ def test_provider_that_cannot_load_falls_back_with_a_reason(monkeypatch):
     reason = providers.probe_provider("CUDAExecutionProvider")
     assert reason == "its libraries did not load (onnxruntime fell back to the CPU)"
     providers.probe_provider.cache_clear()
+
+
+
+@pytest.mark.parametrize("name", ["export", "macs", "providers", "timing"])
+def test_old_plugin_path_warns_and_gives_the_same_objects(name, monkeypatch):
+    """``gasnas_plugins.runtime.*`` (the path before the move to the core) still works, and says where to go."""
+    import importlib
+    import sys
+
+    import gasnas_plugins.runtime
+
+    new = importlib.import_module(f"gasnas.runtime.{name}")
+    monkeypatch.delitem(sys.modules, f"gasnas_plugins.runtime.{name}", raising=False)
+    monkeypatch.delattr(gasnas_plugins.runtime, name, raising=False)
+    with pytest.warns(DeprecationWarning, match=f"gasnas_plugins.runtime.{name} is deprecated; import gasnas.runtime"):
+        old = importlib.import_module(f"gasnas_plugins.runtime.{name}")
+    assert old is new
+    assert all(getattr(old, n) is getattr(new, n) for n in new.__all__)
+    if name == "timing":
+        from gasnas_plugins.runtime.timing import _shapes, time_torch as old_time_torch  # private names too
+
+        assert old_time_torch is time_torch and _shapes is importlib.import_module("gasnas.runtime.export")._shapes

@@ -79,11 +79,11 @@ def benchmark(target: str, input_shape: str | None, runtime: str, device: str, d
 def _time(model, shape, runtime: str, device: str, dtype: str, warmup: int, repeats: int, threads: int | None):
     import torch
 
-    from gasnas_plugins.runtime.timing import time_onnxruntime, time_torch
+    from gasnas.runtime.timing import time_onnxruntime, time_torch
 
     if runtime == "torch":
         return time_torch(model, shape, device=device, dtype=dtype, warmup=warmup, repeats=repeats, threads=threads)
-    from gasnas_plugins.runtime.export import export_onnx
+    from gasnas.runtime.export import export_onnx
 
     torch_dtype = torch.float16 if dtype == "fp16" else torch.float32
     model = model.to(device, torch_dtype)

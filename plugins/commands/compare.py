@@ -242,15 +242,15 @@ def _score(trained, metric: str) -> float:  # noqa: ANN001 - a TrainedNetwork
 
 def _time_one(label: str, kind: str, source: str, model, score: float | None, shape: tuple[int, ...],  # noqa: ANN001
               runtime: str, device: str, threads: int, warmup: int, repeats: int) -> Entry:
-    from gasnas_plugins.runtime.macs import count
-    from gasnas_plugins.runtime.timing import time_onnxruntime, time_torch
+    from gasnas.runtime.macs import count
+    from gasnas.runtime.timing import time_onnxruntime, time_torch
 
     model = model.eval()
     counts = count(model, shape)
     if runtime == "torch":
         timing = time_torch(model, shape, device=device, warmup=warmup, repeats=repeats, threads=threads)
     else:
-        from gasnas_plugins.runtime.export import export_onnx
+        from gasnas.runtime.export import export_onnx
 
         timing = time_onnxruntime(export_onnx(model.to(device), shape), shape, device=device, warmup=warmup,
                                   repeats=repeats, threads=threads)

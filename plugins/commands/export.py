@@ -37,7 +37,7 @@ def export(checkpoint: Path, fmt: str, output: Path | None, opset: int, input_sh
     from gasnas.errors import GasnasError
     from gasnas.io import atomic_write_bytes
     from gasnas.plugins import get_plugin_manager
-    from gasnas_plugins.runtime.export import export_onnx
+    from gasnas.runtime.export import export_onnx
     from gasnas_plugins.training.checkpoint import load_trained
 
     pm = get_plugin_manager()
@@ -84,7 +84,7 @@ def verify_onnx(model, onnx_bytes: bytes, shape: tuple[int, ...], seed: int = 0)
     import numpy as np
     import torch
 
-    from gasnas_plugins.runtime.timing import ort_session
+    from gasnas.runtime.timing import ort_session
 
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():

@@ -78,7 +78,7 @@ def gasnas_register_latency_estimators(registry) -> None:
                              "deployed latency")
     registry.add("torch", "gasnas_plugins.latency.whole:TorchEstimator", options=WholeNetworkOptions,
                  description="times the network in PyTorch eager mode (CUDA events on a GPU)")
-    registry.add("flops", "gasnas_plugins.latency.flops:FlopsEstimator", options=FlopsOptions,
+    registry.add("flops", "gasnas_plugins.latency.flops:FlopsEstimator", options=FlopsOptions, unit="GMACs",
                  description="MACs counted analytically per block (GMACs, no timing): the cheap proxy, "
                              "differentiable for relaxed architectures")
 

@@ -33,10 +33,10 @@ def _setup(config: Path | None, overrides: tuple[str, ...], input_size: str | No
 
     cfg = load_config(config or default_config_path(), overrides)
     pm = get_plugin_manager()
-    space = pm.registry("search spaces").get(cfg.space.name).load()(cfg.space.params)
+    space = pm.registry("search spaces").get(cfg.space.name).build(cfg.space.params)
     dataset = None
     if input_size is None or classes is None:
-        dataset = pm.registry("datasets").get(cfg.dataset.name).load()(cfg.dataset.params)
+        dataset = pm.registry("datasets").get(cfg.dataset.name).build(cfg.dataset.params)
     shape = parse_shape(input_size) if input_size else (1, 3, *dataset.input_size)
     num_classes = classes if classes is not None else dataset.num_classes
     return cfg, pm, space, shape, num_classes, str(resolve_device(device or cfg.device))
@@ -47,7 +47,7 @@ def _estimator(pm, name: str, params, device: str, num_classes: int):
     from gasnas.console import RichReporter
 
     env = LatencyEnv(device=device, num_classes=num_classes, progress=RichReporter().progress)
-    return pm.registry("latency estimators").get(name).load()(params, env)
+    return pm.registry("latency estimators").get(name).build(params, env)
 
 
 def _params_for(cfg, pm, name: str):

@@ -10,9 +10,9 @@ from __future__ import annotations
 from gasnas.api.latency import LatencyEnv
 from gasnas.api.space import Block
 from gasnas.errors import LatencyError
+from gasnas.runtime.macs import count
 from gasnas_plugins.latency import FlopsOptions
 from gasnas_plugins.latency.block import BlockEstimator
-from gasnas_plugins.runtime.macs import count
 
 __all__ = ["FlopsEstimator"]
 

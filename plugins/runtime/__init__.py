@@ -1,5 +1,5 @@
-"""Runtimes shared by the default plugins: ONNX export, ONNX Runtime providers, and timing.
+"""Deprecated: the runtime code moved to the core as :mod:`gasnas.runtime`.
 
-Not a plugin itself (it registers nothing): `gasnas benchmark`, the latency estimators and the search's final
-measurement all time networks through this one code path, so CPU tests cover the logic the GPU path runs.
+``gasnas_plugins.runtime.export`` / ``macs`` / ``providers`` / ``timing`` are aliases of ``gasnas.runtime.*``
+that warn on import; import from :mod:`gasnas.runtime` instead.
 """

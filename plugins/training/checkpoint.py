@@ -93,7 +93,7 @@ class TrainedNetwork:
 
     def load_dataset(self, pm: PluginManager, overrides: Sequence[str] = ()) -> SegmentationDataset:
         section = self.dataset_config(pm, overrides)
-        return pm.registry("datasets").get(section.name).load()(section.params)
+        return pm.registry("datasets").get(section.name).build(section.params)
 
     def load_evaluator(self, pm: PluginManager, **changes: Any) -> Evaluator:
         """The evaluator it was validated with; ``changes`` replace some of its options (e.g. ``flip=True``)."""
@@ -105,7 +105,7 @@ class TrainedNetwork:
         params = section.params
         if params is not None and changes:
             params = dataclasses.replace(params, **{k: v for k, v in changes.items() if v is not None})
-        return pm.registry("evaluators").get(section.name).load()(params)
+        return pm.registry("evaluators").get(section.name).build(params)
 
 
 def load_trained(target: str | Path) -> TrainedNetwork:

@@ -7,8 +7,9 @@ of them, and the resolved config (the network included) is written to the run di
     evaluator: {name: segmentation, params: {...}}
     model: {params: {...}}                         # options of a registered model TARGET
     train: {epochs: 20, lr: 0.02, ...}             # TrainOptions
-    seed: 0
+    seed: 0                                        # the top level shared with search configs (RunOptions)
     device: auto
+    threads: null
     output: runs
     name: null
 """
@@ -16,8 +17,6 @@ of them, and the resolved config (the network included) is written to the run di
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from gasnas.config import ComponentConfig, apply_overrides, read_yaml
+from gasnas.config import RUN_KEYS, ComponentConfig, RunOptions, apply_overrides, parse_run_options, read_yaml
 from gasnas.config import parse_component as parse_component_at
 from gasnas.errors import ConfigError, closest
 from gasnas.options import Location, options_to_dict, parse_options
@@ -42,36 +41,33 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DATASET = "digit-scenes"
 DEFAULT_EVALUATOR = "segmentation"
-SCALARS: dict[str, tuple[type, Any]] = {"seed": (int, 0), "device": (str, "auto"), "output": (str, "runs"),
-                                        "name": (str, None)}
-TOP_LEVEL = ["dataset", "evaluator", "model", "train", *SCALARS]
+TOP_LEVEL = ["dataset", "evaluator", "model", "train", *RUN_KEYS]
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """A validated training config."""
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig(RunOptions):
+    """A validated training config: the top level shared with searches (:class:`~gasnas.config.RunOptions`),
+    the network, the data and the recipe."""
 
     target: NetworkSpec
     dataset: ComponentConfig
     evaluator: ComponentConfig
     train: TrainOptions = dataclasses.field(default_factory=TrainOptions)
-    seed: int = 0
-    device: str = "auto"
-    output: str = "runs"
-    name: str | None = None
     source: str = "<config>"
 
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target.to_dict(), "dataset": self.dataset.to_dict(),
-                "evaluator": self.evaluator.to_dict(), "train": options_to_dict(self.train),
-                **{k: getattr(self, k) for k in SCALARS}}
+                "evaluator": self.evaluator.to_dict(), "train": options_to_dict(self.train), **self.run_dict()}
 
     @property
     def digest(self) -> str:
         """A hash of everything that changes the result: a checkpoint of another config is refused on resume."""
-        blob = json.dumps({k: v for k, v in self.to_dict().items() if k not in ("output", "name", "device")},
-                          sort_keys=True, default=str)
-        return hashlib.sha1(blob.encode()).hexdigest()[:16]
+        return self.digest_of(self.to_dict())
+
+    @property
+    def torch_threads(self) -> int | None:
+        """The CPU threads to compute with: the top-level ``threads``, else the deprecated ``train.threads``."""
+        return self.threads if self.threads is not None else self.train.threads
 
     @classmethod
     def from_run(cls, run_dir: Path, pm: PluginManager) -> TrainConfig:
@@ -133,12 +129,7 @@ def _parse(target: NetworkSpec, data: Mapping[str, Any], where: Location, pm: Pl
         if key not in TOP_LEVEL:
             raise where.error((str(key),), f"unknown key '{key}'{closest(str(key), TOP_LEVEL)}; "
                                            f"allowed: {', '.join(TOP_LEVEL)}")
-    values: dict[str, Any] = {"source": where.file}
-    for key, (tp, default) in SCALARS.items():
-        value = data.get(key, default)
-        if value is not None and (not isinstance(value, tp) or isinstance(value, bool)):
-            raise where.error((key,), f"expected {tp.__name__}, got {value!r}")
-        values[key] = value
+    values: dict[str, Any] = {"source": where.file, **parse_run_options(data, where)}
     dataset_data = _merged(data.get("dataset"), _search_dataset(target) or DEFAULT_DATASET)
     dataset = parse_component("dataset", "datasets", dataset_data, where, pm)
     evaluator = parse_component("evaluator", "evaluators", _merged(data.get("evaluator"), DEFAULT_EVALUATOR),
@@ -146,7 +137,13 @@ def _parse(target: NetworkSpec, data: Mapping[str, Any], where: Location, pm: Pl
     train = parse_options(TrainOptions, data.get("train"), ("train",), where)
     if train.crop is not None:
         dataset = _with_crop(dataset, train.crop, where)
-    return TrainConfig(target, dataset, evaluator, train, **values)
+    if train.threads is not None:
+        if values["threads"] is not None and values["threads"] != train.threads:
+            raise where.error(("train", "threads"), f"{train.threads} contradicts the top-level threads "
+                              f"({values['threads']}); train.threads is deprecated: keep only the top-level one")
+        log.warning("%s: train.threads is deprecated; set threads at the top level (the same key as in "
+                    "search configs)", where.describe(("train", "threads")))
+    return TrainConfig(target=target, dataset=dataset, evaluator=evaluator, train=train, **values)
 
 
 def load_train_config(target: str, config: str | Path | None = None, overrides: Sequence[str] = (), *,

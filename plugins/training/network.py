@@ -74,13 +74,13 @@ class NetworkSpec:
             comp = pm.registry("search spaces").get(self.name)
             where = Location(f"architecture {self.architecture.id}")
             options = parse_options(comp.options, self.params, ("space", "params"), where) if comp.options else None
-            space = comp.load()(options)
+            space = comp.build(options)
             space.validate(self.architecture.sample)
             return space.build(self.architecture.sample, num_classes)
         comp = pm.registry("models").get(self.name)
         options = parse_options(comp.options, self.params, ("model", "params"), Location("model")) \
             if comp.options else None
-        return comp.load()(num_classes, options)
+        return comp.build(num_classes, options)
 
 
 def is_checkpoint_target(target: str) -> bool:

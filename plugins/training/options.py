@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from gasnas.config import LoaderBudget
 from gasnas.options import option
 
 __all__ = ["TrainOptions"]
 
 
 @dataclass(frozen=True)
-class TrainOptions:
-    """How a fixed network is trained from scratch."""
+class TrainOptions(LoaderBudget):
+    """How a fixed network is trained from scratch (the loader budget's fields are shared with searches)."""
 
     epochs: int = option(24, "passes over the training split")
     batch_size: int = option(8, "images per step")
@@ -30,10 +31,7 @@ class TrainOptions:
              "of a pixel 1): 0 is plain cross-entropy, 0.5 lifts rare classes, 1 is the inverse frequency")
     amp: bool = option(True, "mixed precision (float16 autocast and loss scaling) on CUDA; ignored on CPU")
     crop: tuple[int, int] | None = option(None, "training crop (height, width); null: the dataset's augment.crop")
-    workers: int = option(0, "data loader worker processes (0: load in the main process)")
-    threads: int | None = option(None, "CPU threads torch computes with (null: torch's default); 1 is often "
-                                       "fastest when several jobs share the CPU")
-    pin_memory: bool = option(False, "pin loader memory (faster host-to-GPU copies)")
+    threads: int | None = option(None, "deprecated: the top-level `threads` (the same for searches and trainings)")
     steps_per_epoch: int | None = option(None, "cap on steps per epoch (null: one pass over the training split)")
     eval_every: int = option(1, "evaluate on the val split every this many epochs (and after the last)")
     eval_batch_size: int | None = option(None, "images per evaluation step (null: batch_size)")
@@ -41,16 +39,15 @@ class TrainOptions:
     grad_clip: float | None = option(None, "clip the gradient norm to this value (null: no clipping)")
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.eval_every < 1:
-            raise ValueError("epochs, batch_size and eval_every must be >= 1")
+        super().__post_init__()
+        if self.eval_every < 1:
+            raise ValueError("eval_every must be >= 1")
         if not 0 <= self.class_weight_power <= 2:
             raise ValueError("class_weight_power must be in [0, 2]")
         if self.lr <= 0 or self.weight_decay < 0 or self.poly_power < 0 or self.warmup_steps < 0:
             raise ValueError("lr must be > 0; weight_decay, poly_power and warmup_steps >= 0")
-        if self.workers < 0 or (self.threads is not None and self.threads < 1):
-            raise ValueError("workers must be >= 0 and threads >= 1 or null")
-        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-            raise ValueError("steps_per_epoch must be >= 1 or null")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError("threads must be >= 1 or null")
         if self.eval_batch_size is not None and self.eval_batch_size < 1:
             raise ValueError("eval_batch_size must be >= 1 or null")
         if self.crop is not None and min(self.crop) < 1:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -23,11 +22,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from gasnas.api.dataset import class_weights
 from gasnas.api.model import segmentation_loss
-from gasnas.engine import resolve_device, rng_state, seed_everything, set_rng_state
+from gasnas.engine import resolve_device
 from gasnas.errors import CheckpointError, GasnasError
 from gasnas.plugins import PluginManager
 from gasnas.reporting import LogReporter, ProgressTask, Reporter
 from gasnas.run import RunDirectory
+from gasnas.seeding import deterministic_loader, rng_state, seed_everything, set_rng_state
 from gasnas_plugins.training.checkpoint import network_payload
 from gasnas_plugins.training.config import TrainConfig
 from gasnas_plugins.training.optim import build_optimizer, poly_schedule
@@ -39,21 +39,11 @@ log = logging.getLogger(__name__)
 BEST_FILE = "best.pt"
 
 
-def _seed_worker(worker_id: int) -> None:
-    import numpy as np
-
-    seed = torch.initial_seed() % 2**32
-    np.random.seed(seed)
-    random.seed(seed)
-
-
 def make_loader(data: Dataset, *, batch_size: int, train: bool, seed: int, epoch: int = 0, workers: int = 0,
                 pin_memory: bool = False) -> DataLoader:
     """A loader whose order (and, with workers, augmentation) depends only on ``(seed, epoch)``."""
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    return DataLoader(data, batch_size=batch_size, shuffle=train, drop_last=train and len(data) >= batch_size,
-                      num_workers=workers, pin_memory=pin_memory, generator=generator, worker_init_fn=_seed_worker,
-                      persistent_workers=False)
+    return deterministic_loader(data, batch_size=batch_size, seed=seed, epoch=epoch, shuffle=train,
+                                drop_last=train and len(data) >= batch_size, workers=workers, pin_memory=pin_memory)
 
 
 def tracked(batches: Iterable, task: ProgressTask) -> Iterator:
@@ -95,8 +85,8 @@ class Trainer:
     def _build(self) -> None:
         cfg = self.config
         registry = self.pm.registry
-        self.dataset = registry("datasets").get(cfg.dataset.name).load()(cfg.dataset.params)
-        self.evaluator = registry("evaluators").get(cfg.evaluator.name).load()(cfg.evaluator.params)
+        self.dataset = registry("datasets").get(cfg.dataset.name).build(cfg.dataset.params)
+        self.evaluator = registry("evaluators").get(cfg.evaluator.name).build(cfg.evaluator.params)
         self.metric = f"{self.options.eval_split}_{self.evaluator.primary_metric}"
         self.model = cfg.target.build(self.dataset.num_classes, self.pm).to(self.device)
         self.train_data = self.dataset.split("train", train=True)
@@ -139,8 +129,8 @@ class Trainer:
 
     def fit(self) -> TrainResult:
         started = time.perf_counter()
-        if self.options.threads is not None:
-            torch.set_num_threads(self.options.threads)
+        if self.config.torch_threads is not None:
+            torch.set_num_threads(self.config.torch_threads)
         seed_everything(self.config.seed)
         self._build()
         start, best, best_epoch = self._restore()

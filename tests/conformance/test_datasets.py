@@ -21,7 +21,7 @@ def test_defaults_work_or_say_what_is_missing(comp, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GASNAS_CACHE_DIR", str(tmp_path / "cache"))
     try:
-        comp.load()(comp.default_options())
+        comp.build(comp.default_options())
     except DataError as exc:
         message = str(exc)
         assert "not found" in message or "missing" in message, message
@@ -34,7 +34,7 @@ def built(request, tmp_path, monkeypatch):
     monkeypatch.setenv("GASNAS_CACHE_DIR", str(tmp_path / "cache"))
     comp = request.param
     try:
-        return comp.load()(comp.default_options())
+        return comp.build(comp.default_options())
     except DataError as exc:
         assert str(exc), "a DataError says what is missing"
         pytest.skip(f"{comp.name} needs data: {exc}")

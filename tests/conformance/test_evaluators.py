@@ -45,7 +45,7 @@ def _batches():
 
 
 def _evaluate(comp, model, batches, **kw) -> EvaluationResult:
-    evaluator = comp.load()(comp.default_options())
+    evaluator = comp.build(comp.default_options())
     return evaluator, evaluator.evaluate(model, batches, dataset=Four(), device="cpu", **kw)
 
 

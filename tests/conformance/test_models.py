@@ -29,7 +29,7 @@ def build(comp, num_classes: int = NUM_CLASSES, **changes) -> nn.Module:
     if changes:
         options = dataclasses.replace(options, **changes)
     torch.manual_seed(0)
-    return comp.load()(num_classes, options)
+    return comp.build(num_classes, options)
 
 
 def has_option(comp, name: str) -> bool:
@@ -74,8 +74,8 @@ def test_without_aux_heads_training_returns_main_logits_only(comp):
 
 @pytest.mark.parametrize("comp", MODELS)
 def test_onnx_export_matches_torch(comp):
-    from gasnas_plugins.runtime.export import export_onnx
-    from gasnas_plugins.runtime.timing import ort_session
+    from gasnas.runtime.export import export_onnx
+    from gasnas.runtime.timing import ort_session
 
     model = build(comp).eval()
     data = export_onnx(model, SHAPE)

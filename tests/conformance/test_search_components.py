@@ -22,7 +22,7 @@ SHAPE = (1, 3, 64, 128)
 
 def _space(comp) -> SearchSpace:
     try:
-        space = comp.load()(comp.example_options())
+        space = comp.build(comp.example_options())
     except ConfigError as exc:
         pytest.fail(f"space '{comp.name}' does not build from its example params ({exc}); register "
                     "`example=` params that do")
@@ -34,7 +34,7 @@ def _small_gas() -> SearchSpace:
     from gasnas.options import parse_options
 
     comp = PM.registry("search spaces").get("gas")
-    return comp.load()(parse_options(comp.options, {"cells": 3, "nodes": 2, "channels": 8,
+    return comp.build(parse_options(comp.options, {"cells": 3, "nodes": 2, "channels": 8,
                                                    "stem_channels": [8, 8, 8], "reductions": [1]}))
 
 
@@ -76,7 +76,7 @@ def test_supernet_relaxes_derives_and_runs_single_paths(comp):
 def test_communicator_keeps_keys_and_shapes_and_is_differentiable(comp):
     supernet = _small_gas().build_supernet(3)
     choices = supernet.relaxed_choices()
-    communicator = comp.load()(comp.example_options(), choices)
+    communicator = comp.build(comp.example_options(), choices)
     assert isinstance(communicator, Communicator)
     alphas = {c.key: torch.randn(len(c.candidates), requires_grad=True) for c in choices}
     out = communicator(alphas)
@@ -87,7 +87,7 @@ def test_communicator_keeps_keys_and_shapes_and_is_differentiable(comp):
 
 @pytest.mark.parametrize("comp", all_components("strategies"))
 def test_strategy_builds_from_its_default_options(comp):
-    strategy = comp.load()(comp.example_options())
+    strategy = comp.build(comp.example_options())
     assert isinstance(strategy, SearchStrategy)
     assert comp.traits["requires"] <= {SUPERNET, SAMPLING}
 
@@ -99,7 +99,7 @@ def test_latency_estimator_estimates_and_its_expectation_is_differentiable(comp,
         from dataclasses import replace
 
         options = replace(options, repeats=3, warmup=1)
-    estimator = comp.load()(options, LatencyEnv(num_classes=3, cache_dir=tmp_path))
+    estimator = comp.build(options, LatencyEnv(num_classes=3, cache_dir=tmp_path))
     assert isinstance(estimator, LatencyEstimator) and estimator.describe()
     space = _small_gas()
     value = estimator.estimate(space, space.random_sample(random.Random(0)), SHAPE)

@@ -41,8 +41,8 @@ def _median_flops(gas_config, pm) -> float:
     from gasnas_plugins.latency.flops import FlopsEstimator
 
     cfg = load_config(gas_config)
-    dataset = pm.registry("datasets").get(cfg.dataset.name).load()(cfg.dataset.params)
-    space = pm.registry("search spaces").get(cfg.space.name).load()(cfg.space.params)
+    dataset = pm.registry("datasets").get(cfg.dataset.name).build(cfg.dataset.params)
+    space = pm.registry("search spaces").get(cfg.space.name).build(cfg.space.params)
     flops = FlopsEstimator(env=LatencyEnv(num_classes=dataset.num_classes))
     rng = random.Random(0)
     costs = [flops.estimate(space, space.random_sample(rng), (1, 3, *dataset.input_size)) for _ in range(21)]
@@ -54,7 +54,7 @@ def test_filters_by_latency_ranks_by_score_and_resumes(gas_config, register, pm)
     require_installed("random-search")
     limit = _median_flops(gas_config, pm)
     overrides = ["strategy={name: random-search, params: {trials_per_epoch: 2, train_steps: 2, val_batches: 1}}",
-                 "latency={name: flops}", f"latency.target_ms={limit!r}"]
+                 "latency={name: flops}", f"latency.target={limit!r}"]
     engine = Engine(load_config(gas_config, overrides), reporter=NullReporter())
     full = engine.run()
     scores = [a.metadata["val_miou"] for a in full.architectures]

@@ -105,7 +105,7 @@ def test_flops_counts_blocks_and_is_differentiable(space):
     flops = FlopsEstimator(FlopsOptions(), LatencyEnv(num_classes=4))
     sample = space.random_sample(random.Random(0))
     gmacs = flops.estimate(space, sample, SHAPE)
-    from gasnas_plugins.runtime.macs import count
+    from gasnas.runtime.macs import count
 
     whole = count(space.build(sample, 4), SHAPE)
     assert gmacs == pytest.approx(whole.macs / 1e9, rel=0.02)  # blocks add up to the network (+ node sums)

@@ -144,8 +144,8 @@ def test_space_without_blocks_is_refused_by_the_table(tmp_path):
 
 
 def test_a_gpu_table_is_keyed_by_the_provider_that_loads(tmp_path, monkeypatch):
+    from gasnas.runtime.providers import ProviderChoice
     from gasnas_plugins.latency import lut as lut_module
-    from gasnas_plugins.runtime.providers import ProviderChoice
 
     monkeypatch.setattr(lut_module, "device_name", lambda device: "Some GPU")
     asked = []

@@ -179,9 +179,9 @@ def test_top_k_of_a_space_with_a_repeat_are_different_networks(nni_plugins):
 
 def test_flops_estimate_of_a_sample_is_its_counted_macs():
     from gasnas.api.latency import LatencyEnv
+    from gasnas.runtime.macs import count
     from gasnas_plugins.latency import FlopsOptions
     from gasnas_plugins.latency.flops import FlopsEstimator
-    from gasnas_plugins.runtime.macs import count
 
     s = space("Simple")
     flops = FlopsEstimator(FlopsOptions(), LatencyEnv(num_classes=4))

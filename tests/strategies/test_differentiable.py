@@ -62,8 +62,14 @@ def test_raising_beta_lowers_the_derived_latency(gas_config):
 
 
 def test_target_losses_need_a_target_and_estimators_must_be_differentiable(gas_config):
-    with pytest.raises(ConfigError, match="needs a latency target: set latency.target_ms"):
-        _search(gas_config, "strategy.params.latency_loss=hinge", "strategy.params.beta=1")
+    with pytest.raises(ConfigError, match="strategy.params.latency_loss: 'hinge' needs a latency target: set "
+                                          "latency.target"):  # at load time, before any epoch
+        load_config(gas_config, ["strategy.params.latency_loss=hinge", "strategy.params.beta=1"])
+    with pytest.raises(ConfigError, match=r"strategy.params.warmup_epochs: 5 warm-up epochs leave no search epoch "
+                                          r"in budget.epochs \(5\)"):
+        load_config(gas_config, ["strategy.params.warmup_epochs=5", "budget.epochs=5"])
+    with pytest.raises(ConfigError, match="strategy.params.beta: a latency term needs a latency section"):
+        load_config(gas_config, ["latency=null", "strategy.params.beta=1", "strategy.params.latency_loss=linear"])
     _search(gas_config, "strategy.params.latency_loss=hinge", "strategy.params.beta=1", "latency.target_ms=0.2",
             "budget.epochs=2")
     with pytest.raises(LatencyError, match="cannot give a differentiable expected latency"):

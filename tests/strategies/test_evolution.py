@@ -167,10 +167,16 @@ def test_target_or_option_sets_the_limit_and_under_limit_paths_train(gas_config)
                          f"latency.target_ms={limit}", "strategy.params.path_sampling=under_limit")
     assert bounded.metrics["latency_limit"] == pytest.approx(limit)
     assert all(a.metadata["search_latency"] <= limit for a in bounded.architectures)
-    _, option = _search(gas_config, "budget.epochs=2", "strategy.params.generations=1",
-                        "latency.target_ms=1000", f"strategy.params.latency_limit={limit}",
-                        "strategy.params.val_batches=null")
+    _, option = _search(gas_config, "budget.epochs=2", "strategy.params.generations=1",  # the deprecated name
+                        f"strategy.params.latency_limit={limit}", "strategy.params.val_batches=null")
     assert option.metrics["latency_limit"] == pytest.approx(limit)
+
+
+def test_the_latency_target_is_the_limit_and_the_old_name_cannot_contradict_it(gas_config):
+    with pytest.raises(ConfigError, match="strategy.params.latency_limit: deprecated, and a latency target is set"):
+        load_config(gas_config, [EVOLUTION, "latency.target_ms=1000", "strategy.params.latency_limit=2"])
+    with pytest.raises(ConfigError, match=r"strategy.params.generations: budget.epochs \(2\) must exceed"):
+        load_config(gas_config, [EVOLUTION, "budget.epochs=2"])  # at load time: `gasnas config check` says it
 
 
 def test_budget_and_latency_mistakes_are_explained(gas_config):

@@ -25,8 +25,8 @@ def template(config: Path | None, output: Path, onnx_dir: Path | None, overrides
 
     pm = get_plugin_manager()
     cfg = load_config(config or default_config_path(), overrides, pm)
-    dataset = pm.registry("datasets").get(cfg.dataset.name).load()(cfg.dataset.params)
-    space = pm.registry("search spaces").get(cfg.space.name).load()(cfg.space.params)
+    dataset = pm.registry("datasets").get(cfg.dataset.name).build(cfg.dataset.params)
+    space = pm.registry("search spaces").get(cfg.space.name).build(cfg.space.params)
     shape = (1, 3, *dataset.input_size)
     blocks = unique_blocks(space.cost_terms(shape, None, num_classes=dataset.num_classes))
     write_template(blocks, output, onnx_dir)

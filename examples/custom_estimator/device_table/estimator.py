@@ -36,7 +36,7 @@ class DeviceTableEstimator(LatencyEstimator):
         return self.table[block.signature]
 
     def _from_macs(self, block: Block) -> float:
-        from gasnas_plugins.runtime.macs import count
+        from gasnas.runtime.macs import count
 
         macs = count(block.factory(), list(block.input_shapes)).macs
         return self.options.launch_ms + macs / (self.options.gmacs_per_s * 1e6)

@@ -17,7 +17,7 @@ class RandomSearchOptions:
     train_steps: int = option(20, "training steps of each architecture")
     lr: float = option(0.01, "Adam learning rate of each trial")
     val_batches: int = option(2, "val batches each trial is scored on")
-    latency_limit: float | None = option(None, "latency limit in the estimator's unit (null: latency.target_ms; "
+    latency_limit: float | None = option(None, "latency limit in the estimator's unit (null: latency.target; "
                                                "none at all: no filter)")
     max_tries: int = option(100, "random architectures tried to find one under the limit")
     top_k: int = option(3, "architectures returned, best first")

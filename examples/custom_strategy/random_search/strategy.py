@@ -15,6 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from gasnas import seeding
 from gasnas.api.model import as_output
 from gasnas.api.strategy import SearchStrategy
 from gasnas.engine import SearchContext
@@ -30,15 +31,14 @@ class RandomSearch(SearchStrategy):
         super().__init__(options or RandomSearchOptions())
 
     def search(self, ctx: SearchContext) -> SearchResult:
-        rng = random.Random(ctx.seed)
+        rng = seeding.rng(ctx.seed, "random-architectures")
         trials: list[dict[str, Any]] = []
         start = 0
         resumed = ctx.resume()  # (last epoch, the state we handed to end_epoch), every RNG restored
         if resumed is not None:
             epoch, state = resumed
             trials = list(state["trials"])
-            version, internal, gauss = state["rng"]
-            rng.setstate((version, tuple(internal), gauss))
+            seeding.restore_random(rng, state["rng"])
             start = epoch + 1
         limit = self.options.latency_limit if self.options.latency_limit is not None else ctx.latency_target
         for epoch in range(start, ctx.budget.epochs):
@@ -49,9 +49,8 @@ class RandomSearch(SearchStrategy):
                     trials.append({"sample": sample, "latency": latency, "score": score})
                     bar.advance()
             best = max(t["score"] for t in trials)
-            version, internal, gauss = rng.getstate()
             ctx.end_epoch(epoch, {f"best_val_{ctx.evaluator.primary_metric}": best, "trials": len(trials)},
-                          {"trials": trials, "rng": [version, list(internal), gauss]})
+                          {"trials": trials, "rng": seeding.random_state(rng)})
         ranked = sorted(trials, key=lambda t: -t["score"])[: self.options.top_k]
         metric = f"val_{ctx.evaluator.primary_metric}"
         architectures = [ctx.architecture(t["sample"], **{metric: round(t["score"], 4)}) for t in ranked]
@@ -65,7 +64,7 @@ class RandomSearch(SearchStrategy):
             if limit is None or latency is None or latency <= limit:
                 return sample, latency
         raise LatencyError(f"no random architecture under the latency limit {limit} in {self.options.max_tries} "
-                           "tries; raise latency.target_ms or strategy.params.max_tries")
+                           "tries; raise latency.target or strategy.params.max_tries")
 
     def trial(self, ctx: SearchContext, sample: dict, stream: int) -> float:
         """Train ``sample``'s network from scratch for a few steps; its val score."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -59,7 +60,7 @@ class DifferentiableOptions:
         "lagrangian", "f: linear: E/ref (a constant push, no target); log_ratio: log(E/T); hinge: max(0, E/T - 1); "
                       "absolute: |E/T - 1| (pulls toward T from both sides); lagrangian: lambda (E/T - 1) with "
                       "lambda >= 0 raised while E > T and lowered while E < T (a constraint E <= T). T is the "
-                      "latency target (latency.target_ms or target_relative); ref is T, else the space's median")
+                      "latency target (latency.target or target_relative); ref is T, else the space's median")
     dual_lr: float = option(1.0, "lagrangian: how fast lambda moves, per architecture step, per unit of E/T - 1")
     derivation: Literal["target", "limit", "argmax"] = option(
         "target", "with a latency target: target: the most probable architecture as close to the target as it "
@@ -90,6 +91,27 @@ class DifferentiableOptions:
             raise ValueError("max_skips must be >= 0 (null: no cap)")
         if self.paths < 2:
             raise ValueError("paths must be >= 2 (each path's baseline is the others' mean)")
+
+    def warmup_of(self, epochs: int) -> int:
+        """Warm-up epochs within a budget of ``epochs``."""
+        return self.warmup_epochs if self.warmup_epochs is not None else round(self.warmup_fraction * epochs)
+
+    def check_config(self, config) -> Iterator[tuple[str, str]]:
+        """Rules across sections, checked when the config loads (``gasnas config check`` included)."""
+        latency = config.latency
+        has_target = latency is not None and (latency.target is not None or latency.target_relative is not None)
+        if self.beta > 0 and self.latency_loss in TARGET_LOSSES and not has_target:
+            yield ("strategy.params.latency_loss",
+                   f"'{self.latency_loss}' needs a latency target: set latency.target (in the estimator's unit) or "
+                   "latency.target_relative, or use latency_loss: linear for a push toward faster networks "
+                   "without a target")
+        if self.beta > 0 and latency is None:
+            yield "strategy.params.beta", "a latency term needs a latency section (an estimator): add one or set beta: 0"
+        warmup = self.warmup_of(config.budget.epochs)
+        if warmup >= config.budget.epochs:
+            key = "warmup_epochs" if self.warmup_epochs is not None else "warmup_fraction"
+            yield (f"strategy.params.{key}", f"{warmup} warm-up epochs leave no search epoch in budget.epochs "
+                   f"({config.budget.epochs}); lower it or raise budget.epochs")
 
 
 @hookimpl

@@ -25,7 +25,7 @@ def latency_term(kind: str, expected: Tensor, target: float | None, reference: f
     if kind == "linear":
         return expected / (target or reference)
     if target is None:
-        raise ConfigError(f"strategy.params.latency_loss '{kind}' needs a latency target: set latency.target_ms "
+        raise ConfigError(f"strategy.params.latency_loss '{kind}' needs a latency target: set latency.target "
                           "or latency.target_relative")
     ratio = expected / target
     if kind == "log_ratio":

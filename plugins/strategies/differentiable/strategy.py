@@ -75,13 +75,13 @@ class DifferentiableSearch(SearchStrategy):
         o = self.options
         device = ctx.device
         self.ctx = ctx
-        self.warmup = o.warmup_epochs if o.warmup_epochs is not None else round(o.warmup_fraction * ctx.budget.epochs)
+        self.warmup = o.warmup_of(ctx.budget.epochs)
         if self.warmup >= ctx.budget.epochs:
             raise ConfigError(f"strategy.params.warmup_epochs ({self.warmup}) leaves no search epoch in "
                               f"budget.epochs ({ctx.budget.epochs}); lower it or raise budget.epochs")
         if o.beta > 0 and o.latency_loss in TARGET_LOSSES and ctx.latency_target is None:
             raise ConfigError(f"strategy.params.latency_loss '{o.latency_loss}' needs a latency target: set "
-                              "latency.target_ms or latency.target_relative (or latency_loss: linear for a push "
+                              "latency.target or latency.target_relative (or latency_loss: linear for a push "
                               "toward faster networks without a target)")
         # the latency term: the lagrangian constraint whenever there is a target, the others when beta > 0
         self.latency_active = (ctx.latency_target is not None if o.latency_loss == "lagrangian" else o.beta > 0)

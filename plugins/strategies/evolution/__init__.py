@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
 from gasnas import hookimpl
 from gasnas.options import option
 from gasnas.registry import SAMPLING, SUPERNET
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -26,8 +30,8 @@ class EvolutionOptions:
     sample_size: int = option(4, "architectures drawn from the population to pick a parent (tournament, S)")
     mutation_prob: float = option(0.1, "probability that a child changes each choice (at least one changes)")
     latency_limit: float | None = option(
-        None, "hard limit, in the estimator's unit (ms for timing estimators); null: the latency target "
-              "(latency.target_ms or target_relative), else the "
+        None, "deprecated: the hard limit is the latency target (latency.target, in the estimator's unit, or "
+              "latency.target_relative), the one name every strategy reads; without a target, the "
               "`limit_quantile` of the estimated latency of random architectures")
     limit_quantile: float = option(0.5, "quantile of random architectures' latency used when no limit is set")
     limit_samples: int = option(32, "random architectures whose latency sets the limit when none is given")
@@ -67,6 +71,22 @@ class EvolutionOptions:
             raise ValueError("class_weight_power must be in [0, 2]")
         if self.latency_limit is not None and self.latency_limit <= 0:
             raise ValueError("latency_limit must be > 0 or null")
+
+    def check_config(self, config) -> Iterator[tuple[str, str]]:
+        """Rules across sections, checked when the config loads."""
+        if config.budget.epochs <= self.generations:
+            yield ("strategy.params.generations", f"budget.epochs ({config.budget.epochs}) must exceed "
+                   f"strategy.params.generations ({self.generations}): the first epochs train the supernet, the "
+                   "last `generations` evolve; raise budget.epochs or lower generations")
+        if self.latency_limit is None:
+            return
+        latency = config.latency
+        if latency is not None and (latency.target is not None or latency.target_relative is not None):
+            yield ("strategy.params.latency_limit", "deprecated, and a latency target is set too: the latency "
+                   "target is the limit; remove strategy.params.latency_limit")
+            return
+        log.warning("%s: strategy.params.latency_limit is deprecated; set latency.target: %g (in the estimator's "
+                    "unit) instead", config.source, self.latency_limit)
 
 
 @hookimpl

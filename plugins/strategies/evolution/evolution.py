@@ -103,7 +103,7 @@ class Proposer:
                 return sample
             fastest = min(latency, fastest)
         raise LatencyError(f"no random architecture under the latency limit {self.limit:.4g} in {self.max_tries} "
-                           f"tries (the fastest was {fastest:.4g}); raise latency.target_ms or "
+                           f"tries (the fastest was {fastest:.4g}); raise latency.target or "
                            "strategy.params.latency_limit, or raise strategy.params.max_tries")
 
     def mutant(self, parent: Mapping[str, Any], rng: random.Random) -> dict[str, Any]:

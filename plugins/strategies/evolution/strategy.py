@@ -11,7 +11,6 @@ against score, best under the limit first, written with ``pareto.yaml`` and ``pa
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +22,7 @@ from gasnas.api.strategy import SearchStrategy
 from gasnas.engine import SearchContext
 from gasnas.errors import ConfigError, LatencyError
 from gasnas.run import SearchResult
+from gasnas.seeding import random_state, restore_random, rng
 from gasnas_plugins.strategies.evolution import EvolutionOptions
 from gasnas_plugins.strategies.evolution.evolution import Proposer, RegularizedEvolution, pareto_front
 from gasnas_plugins.strategies.evolution.pareto import draw_front, write_front
@@ -63,7 +63,7 @@ class EvolutionSearch(SearchStrategy):
         self.model = ctx.wrap(self.supernet)
         self.optimizer, self.schedule = weight_optimizer(self.supernet.parameters(), o, self.supernet_epochs)
         self.criterion = criterion(ctx, o.class_weight_power)
-        self.rng = random.Random(ctx.seed)
+        self.rng = rng(ctx.seed, "evolution")  # the paths of phase 1, the population and mutations of phase 2
         self.proposer = Proposer(ctx.space.choices(), ctx.space.random_sample, ctx.estimate_latency, None,
                                  o.max_tries, o.mutation_prob)
         self.evolution = RegularizedEvolution(self.proposer, self._score, o.population, o.sample_size, o.fitness)
@@ -90,8 +90,8 @@ class EvolutionSearch(SearchStrategy):
             return float(o.latency_limit)
         if ctx.latency_target is not None:
             return float(ctx.latency_target)
-        rng = random.Random(ctx.seed * 7919 + 1)
-        latencies = sorted(self.proposer.latency(ctx.space.random_sample(rng)) for _ in range(o.limit_samples))
+        draws = rng(ctx.seed, "limit-samples")
+        latencies = sorted(self.proposer.latency(ctx.space.random_sample(draws)) for _ in range(o.limit_samples))
         limit = latencies[min(int(o.limit_quantile * len(latencies)), len(latencies) - 1)]
         ctx.message(f"latency limit {limit:.4g} {ctx.latency.unit}: the {o.limit_quantile:.0%} quantile of "
                     f"{o.limit_samples} random architectures")
@@ -100,8 +100,7 @@ class EvolutionSearch(SearchStrategy):
     # -- state --------------------------------------------------------------------------------------------------
 
     def state_dict(self, training: bool = True) -> dict[str, Any]:
-        version, internal, gauss = self.rng.getstate()
-        state: dict[str, Any] = {"supernet": self.supernet.state_dict(), "rng": [version, list(internal), gauss],
+        state: dict[str, Any] = {"supernet": self.supernet.state_dict(), "rng": random_state(self.rng),
                                  "proposer": self.proposer.state_dict(), "probe": self.probe,
                                  "evolution": self.evolution.state_dict()}
         if training:  # evolution epochs no longer need the optimiser
@@ -110,8 +109,7 @@ class EvolutionSearch(SearchStrategy):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.supernet.load_state_dict(state["supernet"])
-        version, internal, gauss = state["rng"]
-        self.rng.setstate((version, tuple(internal), gauss))
+        restore_random(self.rng, state["rng"])
         self.proposer.load_state_dict(state["proposer"])
         self.probe = state["probe"]
         self.evolution.load_state_dict(state["evolution"])
@@ -155,7 +153,7 @@ class EvolutionSearch(SearchStrategy):
     def probe_metrics(self) -> dict[str, float]:
         """The score of one fixed path under the limit: how far the shared weights have come."""
         if self.probe is None:
-            self.probe = self.proposer.random(random.Random(self.ctx.seed * 7919 + 2))
+            self.probe = self.proposer.random(rng(self.ctx.seed, "probe"))
         score, loss = self._score(self.probe)
         return {f"val_{self.metric}": score, "val_loss": loss, "latency": self.proposer.latency(self.probe)}
 
