@@ -2,7 +2,8 @@
 
 The engine owns deterministic seeding, the device, data loaders with a reproducible order, checkpoints (atomic,
 every epoch) and resume, ``metrics.jsonl``, progress, the event hooks, and the final files. Strategies reach
-all of it through :class:`SearchContext`.
+all of it through :class:`~gasnas.api.context.SearchContext` (the protocol; :class:`EngineContext` is the
+engine's).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gasnas import distributed
+from gasnas.api.context import SearchContext
 from gasnas.architecture import Architecture
 from gasnas.config import SearchConfig, check_device, load_config
 from gasnas.errors import CheckpointError, ConfigError, GasnasError, LatencyError
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
     from gasnas.api.latency import ExpectedLatency, LatencyEstimator
     from gasnas.api.space import RelaxedChoice, SearchSpace
 
-__all__ = ["Engine", "SearchContext", "seed_everything", "resolve_device", "rng_state", "set_rng_state",
+__all__ = ["Engine", "EngineContext", "SearchContext", "seed_everything", "resolve_device", "rng_state", "set_rng_state",
            "REFERENCE_SAMPLES"]
 
 log = logging.getLogger(__name__)
@@ -57,8 +59,9 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-class SearchContext:
-    """Everything a strategy may use, owned by the engine."""
+class EngineContext(SearchContext):
+    """The engine's :class:`~gasnas.api.context.SearchContext`: everything a strategy may use, owned by the
+    engine."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -280,7 +283,7 @@ class Engine:
         if self.dist.is_main:
             self.pm.hook.gasnas_search_started(run=self.run)
         started = time.perf_counter()
-        result = self.strategy.search(SearchContext(self))
+        result = self.strategy.search(EngineContext(self))
         if not result.architectures:
             raise GasnasError(f"strategy '{cfg.strategy.name}' derived no architecture")
         result.metrics.setdefault("search_time_s", time.perf_counter() - started)

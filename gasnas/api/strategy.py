@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gasnas.engine import SearchContext
+    from gasnas.api.context import SearchContext
     from gasnas.run import SearchResult
 
 __all__ = ["SearchStrategy"]
@@ -14,7 +14,7 @@ __all__ = ["SearchStrategy"]
 
 class SearchStrategy(ABC):
     """Searches a space. The engine owns seeding, devices, data loading, checkpoints, metrics and progress;
-    the strategy calls them through :class:`~gasnas.engine.SearchContext`.
+    the strategy calls them through :class:`~gasnas.api.context.SearchContext`.
 
     A strategy resumes by reading ``ctx.resume()`` at its start (or ``ctx.resume_into(load_state)``, which
     returns the epoch to start from) and handing its complete state to ``ctx.end_epoch(...)`` after each epoch;
