@@ -343,7 +343,7 @@ def parse_config(data: Any, where: Location, pm: PluginManager | None = None) ->
         components[section] = comp
     values["budget"] = parse_options(BudgetConfig, data.get("budget"), ("budget",), where)
     config = SearchConfig(**values)
-    check_compatible(components["space"], components["strategy"], where)
+    check_compatible(components["space"], components["strategy"], where, config.strategy.params)
     check_rules(config, where)
     return config
 
@@ -387,16 +387,27 @@ def _latency_section(cfg: ComponentConfig, comp: Component, data: Mapping[str, A
                          None if "target_relative" not in given else float(given["target_relative"]), measure, unit)
 
 
-def check_compatible(space: Component, strategy: Component, where: Location | None = None) -> None:
-    """Raise before anything runs when the strategy needs a capability the space lacks."""
+def check_compatible(space: Component, strategy: Component, where: Location | None = None,
+                     params: Any = None) -> None:
+    """Raise before anything runs when the strategy needs a capability the space lacks: one it requires when it
+    registers, or one its options ``params`` ask for. Options whose needs depend on their values (only some of
+    a strategy's algorithms need a capability) define ``required_capabilities(self) -> {capability: why}``."""
     have = space.traits.get("capabilities", frozenset())
+    offers = ", ".join(sorted(have)) or "nothing"
     need = strategy.traits.get("requires", frozenset())
     missing = sorted(need - have)
     if missing:
         prefix = f"{where.describe(('strategy', 'name'))}: " if where else ""
         raise IncompatibleComponentsError(
             f"{prefix}strategy '{strategy.name}' needs a search space with {', '.join(missing)}, but space "
-            f"'{space.name}' offers {', '.join(sorted(have)) or 'nothing'}; see 'Strategies and spaces' in the docs")
+            f"'{space.name}' offers {offers}; see 'Strategies and spaces' in the docs")
+    asked = getattr(params, "required_capabilities", None)
+    for capability, why in sorted(dict(asked() if callable(asked) else {}).items()):
+        if capability not in have:
+            prefix = f"{where.describe(('strategy', 'params'))}: " if where else ""
+            raise IncompatibleComponentsError(
+                f"{prefix}strategy '{strategy.name}' needs a search space with {capability} here ({why}), but space "
+                f"'{space.name}' offers {offers}; see 'Strategies and spaces' in the docs")
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = (), pm: PluginManager | None = None) -> SearchConfig:

@@ -29,6 +29,7 @@ __all__ = [
     "REGISTRY_TYPES",
     "SUPERNET",
     "SAMPLING",
+    "NNI",
 ]
 
 T = TypeVar("T")
@@ -37,6 +38,9 @@ T = TypeVar("T")
 SUPERNET = "supernet"
 #: Space capability: samples architectures and builds each as a stand-alone network (sampling strategies).
 SAMPLING = "sampling"
+#: Space capability: gives an NNI 3.0 ``ModelSpace`` of itself, :meth:`~gasnas.api.space.SearchSpace.nni_model_space`
+#: (NNI's one-shot strategies through the ``nni`` strategy).
+NNI = "nni"
 
 
 def load_object(path: str) -> Any:
@@ -195,7 +199,7 @@ class SearchSpaceRegistry(Registry["SearchSpace"]):
     def add(self, name: str, factory: Callable[..., Any] | str, *, options: type | None = None,
             description: str = "", capabilities: Iterable[str] = (SUPERNET, SAMPLING),
             example: Mapping[str, Any] | None = None) -> Component:
-        """Register a search space. ``capabilities``: :data:`SUPERNET` and/or :data:`SAMPLING`."""
+        """Register a search space. ``capabilities``: any of :data:`SUPERNET`, :data:`SAMPLING` and :data:`NNI`."""
         return self._add(name, factory, options, description,
                          {"capabilities": frozenset(capabilities), **_example(example)})
 

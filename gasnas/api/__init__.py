@@ -50,7 +50,7 @@ _DOOR: dict[str, tuple[str, ...]] = {
     # plugins, registries, capabilities
     "gasnas": ("hookimpl",),
     "gasnas.plugins": ("PluginManager", "get_plugin_manager"),
-    "gasnas.registry": ("Component", "SUPERNET", "SAMPLING", "load_object"),
+    "gasnas.registry": ("Component", "SUPERNET", "SAMPLING", "NNI", "load_object"),
     # errors
     "gasnas.errors": ("GasnasError", "ConfigError", "PluginError", "UnknownComponentError",
                       "DuplicateComponentError", "IncompatibleComponentsError", "DataError", "CheckpointError",

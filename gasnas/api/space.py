@@ -1,11 +1,13 @@
 """The search space contract: labelled choices, stand-alone networks, supernets, and what latency tables time.
 
-A space has up to two capabilities (declared when it registers, checked before a search runs):
+A space has up to three capabilities (declared when it registers, checked before a search runs):
 
 - ``sampling``: :meth:`SearchSpace.random_sample` and :meth:`SearchSpace.build` give concrete networks
   (multi-trial and evolutionary strategies need this);
 - ``supernet``: :meth:`SearchSpace.build_supernet` gives a weight-sharing :class:`Supernet` whose choices are
-  relaxed by mixing weights (differentiable and one-shot strategies need this).
+  relaxed by mixing weights (differentiable and one-shot strategies need this);
+- ``nni``: :meth:`SearchSpace.nni_model_space` gives the space as an NNI 3.0 ``ModelSpace`` with the same labels
+  (NNI's one-shot strategies, run by the ``nni`` strategy, need this).
 
 For latency lookup tables a space describes its networks as :class:`CostTerm` s made of :class:`Block` s: units
 that a runtime executes as one fused kernel group and that can be timed on their own.
@@ -187,6 +189,16 @@ class SearchSpace(ABC):
     def build_supernet(self, num_classes: int) -> Supernet:
         """A weight-sharing supernet over the space (capability ``supernet``)."""
         raise IncompatibleComponentsError(f"search space {type(self).__name__} cannot build a supernet")
+
+    def nni_model_space(self, num_classes: int) -> nn.Module:
+        """The space as an NNI 3.0 ``ModelSpace`` (``nni.nas.nn.pytorch.ModelSpace``) whose ``simplify()`` has
+        the labels and values of :meth:`choices` and whose ``freeze(sample)`` builds the network of ``sample``
+        (capability ``nni``). Raises :class:`~gasnas.errors.IncompatibleComponentsError` when the space has no
+        NNI form."""
+        raise IncompatibleComponentsError(
+            f"search space {type(self).__name__} has no NNI form (it does not implement nni_model_space), so NNI's "
+            "one-shot strategies cannot relax it; implement nni_model_space and register the space with the 'nni' "
+            "capability, or search it with NNI's Random or RegularizedEvolution, which only sample")
 
     def cost_terms(self, input_shape: tuple[int, ...], sample: Mapping[str, Any] | None = None,
                    num_classes: int = 19) -> list[CostTerm]:

@@ -13,7 +13,7 @@ def _fmt(metrics: Mapping[str, float]) -> str:
 
 @hookimpl
 def gasnas_search_started(run) -> None:
-    from gasnas.console import err_console
+    from gasnas.api import err_console
 
     if run.resumed_from_epoch is not None:
         err_console.print(f"[bold]resumed[/] {run.directory} after epoch {run.resumed_from_epoch}")
@@ -23,7 +23,7 @@ def gasnas_search_started(run) -> None:
 
 @hookimpl
 def gasnas_epoch_ended(run, epoch: int, metrics: Mapping[str, float]) -> None:
-    from gasnas.console import err_console
+    from gasnas.api import err_console
 
     total = run.config.budget.epochs
     err_console.print(f"epoch {epoch + 1}/{total}  {_fmt(metrics)}  [dim]{metrics.get('elapsed_s', 0):.0f}s[/]")
@@ -31,7 +31,7 @@ def gasnas_epoch_ended(run, epoch: int, metrics: Mapping[str, float]) -> None:
 
 @hookimpl
 def gasnas_architecture_derived(run, architecture, rank: int) -> None:
-    from gasnas.console import err_console
+    from gasnas.api import err_console
 
     if rank == 0:
         err_console.print(f"derived architecture {architecture.id}")

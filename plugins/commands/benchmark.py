@@ -37,11 +37,11 @@ def benchmark(target: str, input_shape: str | None, runtime: str, device: str, d
     """
     import json
 
-    from gasnas.console import console, table
-    from gasnas.engine import resolve_device
-    from gasnas.errors import LatencyError
-    from gasnas.io import atomic_write_text
-    from gasnas.plugins import get_plugin_manager
+    from gasnas.api import console, table
+    from gasnas.api import resolve_device
+    from gasnas.api import LatencyError
+    from gasnas.api import atomic_write_text
+    from gasnas.api import get_plugin_manager
     from gasnas_plugins.training.network import is_checkpoint_target, resolve_target
 
     if warmup < 0 or repeats < 1 or (threads is not None and threads < 1) or num_classes < 1:
@@ -79,11 +79,11 @@ def benchmark(target: str, input_shape: str | None, runtime: str, device: str, d
 def _time(model, shape, runtime: str, device: str, dtype: str, warmup: int, repeats: int, threads: int | None):
     import torch
 
-    from gasnas.runtime.timing import time_onnxruntime, time_torch
+    from gasnas.api import time_onnxruntime, time_torch
 
     if runtime == "torch":
         return time_torch(model, shape, device=device, dtype=dtype, warmup=warmup, repeats=repeats, threads=threads)
-    from gasnas.runtime.export import export_onnx
+    from gasnas.api import export_onnx
 
     torch_dtype = torch.float16 if dtype == "fp16" else torch.float32
     model = model.to(device, torch_dtype)

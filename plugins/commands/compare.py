@@ -147,9 +147,9 @@ def compare(targets: tuple[str, ...], input_shape: str | None, runtime: str, dev
     A TARGET is a training run directory or checkpoint (plotted at its validation mIoU), a registered model name
     or an architecture file (timed, drawn as a latency tick since it has no mIoU).
     """
-    from gasnas.console import console, table
-    from gasnas.errors import GasnasError
-    from gasnas.io import atomic_write_text
+    from gasnas.api import console, table
+    from gasnas.api import GasnasError
+    from gasnas.api import atomic_write_text
 
     if replot is not None:
         if targets:
@@ -179,7 +179,7 @@ def compare(targets: tuple[str, ...], input_shape: str | None, runtime: str, dev
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    from gasnas.errors import GasnasError
+    from gasnas.api import GasnasError
 
     try:
         data = json.loads(path.read_text())
@@ -195,10 +195,10 @@ def _read_json(path: Path) -> dict[str, Any]:
 def _measure(targets: Sequence[str], shape: tuple[int, ...] | None, runtime: str, device: str, threads: int,
              warmup: int, repeats: int, num_classes: int | None, metric: str) -> tuple[list[Entry], tuple[int, ...]]:
     """Resolve every target first (so a typo fails before any timing), then time them one by one."""
-    from gasnas.console import RichReporter
-    from gasnas.engine import resolve_device
-    from gasnas.errors import GasnasError
-    from gasnas.plugins import get_plugin_manager
+    from gasnas.api import RichReporter
+    from gasnas.api import resolve_device
+    from gasnas.api import GasnasError
+    from gasnas.api import get_plugin_manager
     from gasnas_plugins.training.network import is_checkpoint_target, resolve_target
 
     pm = get_plugin_manager()
@@ -232,7 +232,7 @@ def _measure(targets: Sequence[str], shape: tuple[int, ...] | None, runtime: str
 
 
 def _score(trained, metric: str) -> float:  # noqa: ANN001 - a TrainedNetwork
-    from gasnas.errors import CheckpointError
+    from gasnas.api import CheckpointError
 
     if metric not in trained.metrics:
         known = ", ".join(sorted(trained.metrics)) or "(none)"
@@ -242,15 +242,15 @@ def _score(trained, metric: str) -> float:  # noqa: ANN001 - a TrainedNetwork
 
 def _time_one(label: str, kind: str, source: str, model, score: float | None, shape: tuple[int, ...],  # noqa: ANN001
               runtime: str, device: str, threads: int, warmup: int, repeats: int) -> Entry:
-    from gasnas.runtime.macs import count
-    from gasnas.runtime.timing import time_onnxruntime, time_torch
+    from gasnas.api import count_macs as count
+    from gasnas.api import time_onnxruntime, time_torch
 
     model = model.eval()
     counts = count(model, shape)
     if runtime == "torch":
         timing = time_torch(model, shape, device=device, warmup=warmup, repeats=repeats, threads=threads)
     else:
-        from gasnas.runtime.export import export_onnx
+        from gasnas.api import export_onnx
 
         timing = time_onnxruntime(export_onnx(model.to(device), shape), shape, device=device, warmup=warmup,
                                   repeats=repeats, threads=threads)

@@ -41,10 +41,10 @@ def evaluate(checkpoint: Path, split: str, flip: bool | None, scales: str | None
     """
     import json
 
-    from gasnas.console import RichReporter, console, table
-    from gasnas.engine import resolve_device
-    from gasnas.io import atomic_write_text
-    from gasnas.plugins import get_plugin_manager
+    from gasnas.api import RichReporter, console, table
+    from gasnas.api import resolve_device
+    from gasnas.api import atomic_write_text
+    from gasnas.api import get_plugin_manager
     from gasnas_plugins.evaluators.pictures import plot_confusion, plot_predictions
     from gasnas_plugins.training.checkpoint import load_trained
     from gasnas_plugins.training.trainer import tracked, make_loader

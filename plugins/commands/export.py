@@ -33,11 +33,11 @@ def export(checkpoint: Path, fmt: str, output: Path | None, opset: int, input_sh
     are dynamic) and its logits are compared with torch's; the file is written only when the largest absolute
     difference is within --tolerance times the largest absolute logit (at least 1).
     """
-    from gasnas.console import console, table
-    from gasnas.errors import GasnasError
-    from gasnas.io import atomic_write_bytes
-    from gasnas.plugins import get_plugin_manager
-    from gasnas.runtime.export import export_onnx
+    from gasnas.api import console, table
+    from gasnas.api import GasnasError
+    from gasnas.api import atomic_write_bytes
+    from gasnas.api import get_plugin_manager
+    from gasnas.api import export_onnx
     from gasnas_plugins.training.checkpoint import load_trained
 
     pm = get_plugin_manager()
@@ -84,7 +84,7 @@ def verify_onnx(model, onnx_bytes: bytes, shape: tuple[int, ...], seed: int = 0)
     import numpy as np
     import torch
 
-    from gasnas.runtime.timing import ort_session
+    from gasnas.api import ort_session
 
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():

@@ -32,9 +32,9 @@ def train(target: str | None, config_file: Path | None, overrides: tuple[str, ..
     Validates every epoch, keeps best.pt (best validation score) and checkpoint.pt (last epoch) in the run
     directory, and continues a killed run with --resume RUN_DIR.
     """
-    from gasnas.console import RichReporter, console, table
-    from gasnas.plugins import get_plugin_manager
-    from gasnas.run import RunDirectory
+    from gasnas.api import RichReporter, console, table
+    from gasnas.api import get_plugin_manager
+    from gasnas.api import RunDirectory
     from gasnas_plugins.training.config import TrainConfig, load_train_config
 
     pm = get_plugin_manager()
@@ -42,7 +42,7 @@ def train(target: str | None, config_file: Path | None, overrides: tuple[str, ..
         if target or config_file or overrides or dataset or epochs or batch_size or lr or output or name:
             raise click.UsageError("--resume continues a run with its own config; pass only RUN_DIR (and --device)")
         if not (resume_dir / "config.yaml").is_file():
-            from gasnas.errors import CheckpointError
+            from gasnas.api import CheckpointError
 
             raise CheckpointError(f"{resume_dir}: not a gasnas train run directory (no config.yaml)")
         config = TrainConfig.from_run(resume_dir, pm)

@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gasnas.api import IncompatibleComponentsError
 from gasnas.api.communicator import Communicator, cells_of
 from gasnas.api.space import RelaxedChoice
-from gasnas.errors import IncompatibleComponentsError
 
 __all__ = ["GCNCommunicator", "NoCommunication"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gasnas.errors import DataError
+from gasnas.api import DataError
 from gasnas_plugins.datasets.files import (LabelMap, image_size, list_images, pair_by_name, reject_orphan_labels,
                                            require_dir)
 from gasnas_plugins.datasets.options import CamVidOptions

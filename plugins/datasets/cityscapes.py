@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-from gasnas.errors import DataError
+from gasnas.api import DataError
 from gasnas_plugins.datasets.files import LabelMap, list_images, pair_by_name, reject_orphan_labels, require_dir
 from gasnas_plugins.datasets.options import CityscapesOptions
 from gasnas_plugins.datasets.splits import FolderDataset

@@ -17,9 +17,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from gasnas.api import DataError, atomic_write, cache_dir
 from gasnas.api.dataset import SegmentationDataset
-from gasnas.errors import DataError
-from gasnas.io import atomic_write, cache_dir
 from gasnas_plugins.datasets.options import DigitScenesOptions
 from gasnas_plugins.datasets.scenes import GENERATOR_VERSION, SceneParams, generate_scenes
 from gasnas_plugins.datasets.splits import ArraySplit

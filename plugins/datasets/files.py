@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gasnas.errors import DataError
+from gasnas.api import DataError
 
 __all__ = ["LabelMap", "read_image", "read_label", "check_same_size", "require_dir", "pair_by_name",
            "reject_orphan_labels", "image_size"]

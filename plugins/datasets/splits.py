@@ -10,8 +10,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from gasnas.api import DataError
 from gasnas.api.dataset import SegmentationDataset
-from gasnas.errors import DataError
 from gasnas_plugins.datasets.files import LabelMap, check_same_size, read_image, read_label
 from gasnas_plugins.datasets.transforms import SegmentationTransform
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gasnas.options import option
+from gasnas.api import option
 
 __all__ = ["SegmentationOptions"]
 

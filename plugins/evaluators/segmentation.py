@@ -13,10 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gasnas.api import DataError
 from gasnas.api.dataset import SegmentationDataset
 from gasnas.api.evaluator import EvaluationResult, Evaluator
 from gasnas.api.model import as_output, resize_to
-from gasnas.errors import DataError
 from gasnas_plugins.evaluators.options import SegmentationOptions
 
 __all__ = ["ConfusionMatrix", "SegmentationEvaluator", "scores"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from gasnas import hookimpl
-from gasnas.options import option
+from gasnas.api import option
 
 
 #: How ``gasnas latency check --sampler`` draws architectures (see ``gasnas_plugins.latency.fidelity``).

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from gasnas.errors import ConfigError
+from gasnas.api import ConfigError
 from gasnas_plugins.latency import SAMPLERS
 
 __all__ = ["latency", "parse_shape"]
@@ -27,9 +27,9 @@ def parse_shape(text: str) -> tuple[int, ...]:
 def _setup(config: Path | None, overrides: tuple[str, ...], input_size: str | None, classes: int | None,
            device: str | None):
     """The space, input shape, class count, device and latency section of a search config."""
-    from gasnas.config import default_config_path, load_config
-    from gasnas.engine import resolve_device
-    from gasnas.plugins import get_plugin_manager
+    from gasnas.api import default_config_path, load_config
+    from gasnas.api import resolve_device
+    from gasnas.api import get_plugin_manager
 
     cfg = load_config(config or default_config_path(), overrides)
     pm = get_plugin_manager()
@@ -44,7 +44,7 @@ def _setup(config: Path | None, overrides: tuple[str, ...], input_size: str | No
 
 def _estimator(pm, name: str, params, device: str, num_classes: int):
     from gasnas.api.latency import LatencyEnv
-    from gasnas.console import RichReporter
+    from gasnas.api import RichReporter
 
     env = LatencyEnv(device=device, num_classes=num_classes, progress=RichReporter().progress)
     return pm.registry("latency estimators").get(name).build(params, env)
@@ -87,8 +87,8 @@ def build(config, overrides, input_size, classes, device, name) -> None:
 
     Resumable: blocks already in the table are not measured again.
     """
-    from gasnas.console import console, table
-    from gasnas.errors import LatencyError
+    from gasnas.api import console, table
+    from gasnas.api import LatencyError
     from gasnas_plugins.latency.lut import LookupTableEstimator
 
     cfg, pm, space, shape, num_classes, device = _setup(config, overrides, input_size, classes, device)
@@ -131,7 +131,7 @@ def check(config, overrides, input_size, classes, device, samples, calibration_s
           repeatability, rounds, sampler, store_calibration, seed, output) -> None:
     """Sample architectures, predict their latency with each estimator, measure them end to end, and report
     MAPE, the share within +-10% and Kendall's tau, with a predicted-vs-measured scatter plot."""
-    from gasnas.console import RichReporter, console, table
+    from gasnas.api import RichReporter, console, table
     from gasnas_plugins.latency.check import run_check, write_report
 
     cfg, pm, space, shape, num_classes, device = _setup(config, overrides, input_size, classes, device)

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from gasnas.api import Categorical
 from gasnas.api.latency import Calibration
 from gasnas.api.space import SearchSpace
-from gasnas.mutable import Categorical
 
 __all__ = ["uniform_samples", "diverse_samples", "spread_samples", "kendall_tau", "mape", "within",
            "fit_calibration"]

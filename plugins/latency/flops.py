@@ -7,10 +7,9 @@ Each block is counted once by the project's MAC counter (on the meta device: not
 
 from __future__ import annotations
 
+from gasnas.api import LatencyError, count_macs as count
 from gasnas.api.latency import LatencyEnv
 from gasnas.api.space import Block
-from gasnas.errors import LatencyError
-from gasnas.runtime.macs import count
 from gasnas_plugins.latency import FlopsOptions
 from gasnas_plugins.latency.block import BlockEstimator
 

@@ -16,12 +16,9 @@ from typing import Any
 
 import torch
 
+from gasnas.api import LatencyError, choose_providers, export_onnx, time_onnxruntime, time_torch
 from gasnas.api.latency import Calibration, LatencyEnv
 from gasnas.api.space import Block, CostTerm, SearchSpace
-from gasnas.errors import LatencyError
-from gasnas.runtime.export import export_onnx
-from gasnas.runtime.providers import choose_providers
-from gasnas.runtime.timing import time_onnxruntime, time_torch
 from gasnas_plugins.latency import LUTOptions
 from gasnas_plugins.latency.block import BlockEstimator
 from gasnas_plugins.latency.device import device_name, runtime_version, slug

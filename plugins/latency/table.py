@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gasnas.api import LatencyError, atomic_write_text
 from gasnas.api.space import Block
-from gasnas.errors import LatencyError
-from gasnas.io import atomic_write_text
 
 __all__ = ["LatencyTable", "TableKey", "FORMAT"]
 

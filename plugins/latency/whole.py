@@ -10,12 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from gasnas.api import LatencyError, Timing, choose_providers, export_onnx, time_onnxruntime, time_torch
 from gasnas.api.latency import LatencyEnv, LatencyEstimator
 from gasnas.api.space import SearchSpace
-from gasnas.errors import LatencyError
-from gasnas.runtime.export import export_onnx
-from gasnas.runtime.providers import choose_providers
-from gasnas.runtime.timing import Timing, time_onnxruntime, time_torch
 from gasnas_plugins.latency import WholeNetworkOptions
 from gasnas_plugins.latency.device import device_name
 from gasnas_plugins.latency.lut import default_threads

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gasnas.errors import CheckpointError
+from gasnas.api import CheckpointError
 
 __all__ = ["arguments", "load_weights", "read_state_dict"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gasnas.options import option
+from gasnas.api import option
 
 __all__ = ["BiSeNetV1Options", "BiSeNetV2Options", "STDCOptions"]
 

@@ -19,10 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gasnas.config import apply_overrides
-from gasnas.errors import CheckpointError
-from gasnas.options import Location
-from gasnas.run import load_checkpoint
+from gasnas.api import CheckpointError, Location, apply_overrides, load_checkpoint
 from gasnas_plugins.training.network import NetworkSpec, checkpoint_path
 
 if TYPE_CHECKING:
@@ -30,8 +27,8 @@ if TYPE_CHECKING:
 
     from gasnas.api.dataset import SegmentationDataset
     from gasnas.api.evaluator import Evaluator
-    from gasnas.config import ComponentConfig
-    from gasnas.plugins import PluginManager
+    from gasnas.api import ComponentConfig
+    from gasnas.api import PluginManager
 
 __all__ = ["TRAINED_FORMAT", "TrainedNetwork", "load_trained", "network_payload"]
 

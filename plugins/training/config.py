@@ -25,15 +25,15 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from gasnas.config import RUN_KEYS, ComponentConfig, RunOptions, apply_overrides, parse_run_options, read_yaml
-from gasnas.config import parse_component as parse_component_at
-from gasnas.errors import ConfigError, closest
-from gasnas.options import Location, options_to_dict, parse_options
+from gasnas.api import (
+    RUN_KEYS, ComponentConfig, ConfigError, Location, RunOptions, apply_overrides, closest, options_to_dict,
+    parse_component as parse_component_at, parse_options, parse_run_options, read_yaml,
+)
 from gasnas_plugins.training.network import NetworkSpec, resolve_target
 from gasnas_plugins.training.options import TrainOptions
 
 if TYPE_CHECKING:
-    from gasnas.plugins import PluginManager
+    from gasnas.api import PluginManager
 
 __all__ = ["TrainConfig", "load_train_config", "parse_component", "DEFAULT_DATASET", "DEFAULT_EVALUATOR"]
 

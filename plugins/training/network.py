@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gasnas.architecture import Architecture
-from gasnas.errors import CheckpointError, ConfigError, UnknownComponentError
-from gasnas.options import Location, options_to_dict, parse_options
+from gasnas.api import (
+    Architecture, CheckpointError, ConfigError, Location, UnknownComponentError, options_to_dict, parse_options,
+)
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from gasnas.plugins import PluginManager
+    from gasnas.api import PluginManager
 
 __all__ = ["NetworkSpec", "resolve_target", "is_checkpoint_target", "checkpoint_path"]
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from gasnas.config import LoaderBudget
-from gasnas.options import option
+from gasnas.api import LoaderBudget, option
 
 __all__ = ["TrainOptions"]
 

@@ -20,14 +20,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from gasnas.api import (
+    CheckpointError, GasnasError, LogReporter, PluginManager, ProgressTask, Reporter, RunDirectory,
+    deterministic_loader, resolve_device, rng_state, seed_everything, set_rng_state,
+)
 from gasnas.api.dataset import class_weights
 from gasnas.api.model import segmentation_loss
-from gasnas.engine import resolve_device
-from gasnas.errors import CheckpointError, GasnasError
-from gasnas.plugins import PluginManager
-from gasnas.reporting import LogReporter, ProgressTask, Reporter
-from gasnas.run import RunDirectory
-from gasnas.seeding import deterministic_loader, rng_state, seed_everything, set_rng_state
 from gasnas_plugins.training.checkpoint import network_payload
 from gasnas_plugins.training.config import TrainConfig
 from gasnas_plugins.training.optim import build_optimizer, poly_schedule

@@ -13,7 +13,7 @@ from gasnas.api.latency import LatencyEnv, LatencyEstimator
 from gasnas.api.space import SearchSpace, Supernet
 from gasnas.api.strategy import SearchStrategy
 from gasnas.errors import ConfigError, IncompatibleComponentsError
-from gasnas.registry import SAMPLING, SUPERNET
+from gasnas.registry import NNI, SAMPLING, SUPERNET
 
 from .test_components import PM, all_components
 
@@ -72,6 +72,25 @@ def test_supernet_relaxes_derives_and_runs_single_paths(comp):
     assert supernet.eval()(torch.randn(*SHAPE), single).shape == (1, 3, *SHAPE[2:])
 
 
+@pytest.mark.parametrize("comp", [p for p in all_components("search spaces")
+                                  if NNI in p.values[0].traits["capabilities"]])
+def test_nni_form_is_an_nni_model_space_with_the_same_labels_and_networks(comp):
+    from gasnas_plugins.nni_support import available
+
+    if not available():
+        pytest.skip("needs the nni extra: gasnas[nni]")
+    from gasnas_plugins.nni_support import nas_nn
+
+    space = _space(comp)
+    model_space = space.nni_model_space(3)
+    assert isinstance(model_space, nas_nn().ModelSpace)
+    simplified = model_space.simplify()
+    assert sorted(simplified) == sorted(space.choices())
+    sample = space.random_sample(random.Random(0))
+    with torch.no_grad():
+        assert model_space.freeze(sample).eval()(torch.randn(*SHAPE)).shape == (1, 3, *SHAPE[2:])
+
+
 @pytest.mark.parametrize("comp", all_components("communicators"))
 def test_communicator_keeps_keys_and_shapes_and_is_differentiable(comp):
     supernet = _small_gas().build_supernet(3)
@@ -89,7 +108,7 @@ def test_communicator_keeps_keys_and_shapes_and_is_differentiable(comp):
 def test_strategy_builds_from_its_default_options(comp):
     strategy = comp.build(comp.example_options())
     assert isinstance(strategy, SearchStrategy)
-    assert comp.traits["requires"] <= {SUPERNET, SAMPLING}
+    assert comp.traits["requires"] <= {SUPERNET, SAMPLING, NNI}
 
 
 @pytest.mark.parametrize("comp", all_components("latency estimators"))

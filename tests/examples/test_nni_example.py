@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from examples_support import EXAMPLES, ROOT
-from gasnas_plugins.spaces.nni._nni import available
+from gasnas_plugins.nni_support import available
 
 pytestmark = [pytest.mark.nni, pytest.mark.skipif(not available(), reason="needs the nni extra: gasnas[nni]"),
               pytest.mark.filterwarnings("ignore::RuntimeWarning:nni.nas.nn.pytorch.layers")]

@@ -15,8 +15,8 @@ from gasnas.engine import Engine
 from gasnas.errors import ConfigError, IncompatibleComponentsError
 from gasnas.mutable import SampleValidationError
 from gasnas.reporting import NullReporter
+from gasnas_plugins.nni_support import available
 from gasnas_plugins.spaces.nni import NniSpaceOptions
-from gasnas_plugins.spaces.nni._nni import available
 from nni_fixtures import nni_plugins  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.nni, pytest.mark.skipif(not available(), reason="needs the nni extra: gasnas[nni]"),
@@ -66,6 +66,14 @@ def test_choices_are_nni_simplify_in_gasnas_names():
     assert s.choices()["op"].values == ["conv", "sep", "pool"]  # LayerChoice with named candidates: names
     assert s.choices()["block0"].values == [0, 1]  # listed candidates: int indices, as NNI's samples
     assert s.choices()["depth"].values == [1, 2, 3]
+
+
+def test_nni_form_is_a_new_instance_of_the_users_class():
+    s = space()
+    model_space = s.nni_model_space(7)  # what NNI's strategies search (capability nni)
+    assert type(model_space) is __import__("nni_spaces").AllPrimitives and model_space is not s.space
+    assert list(model_space.simplify()) == list(s.choices())
+    assert model_space.freeze(s.default_sample())(torch.randn(1, 3, 32, 64)).shape == (1, 7, 32, 64)
 
 
 def test_random_samples_build_with_nni_freeze_and_run():

@@ -15,7 +15,7 @@ from gasnas.config import load_config
 from gasnas.engine import Engine
 from gasnas.errors import CheckpointError, ConfigError, IncompatibleComponentsError
 from gasnas.reporting import NullReporter
-from gasnas_plugins.spaces.nni._nni import available
+from gasnas_plugins.nni_support import available
 from nni_fixtures import nni_plugins  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.nni, pytest.mark.skipif(not available(), reason="needs the nni extra: gasnas[nni]"),
@@ -43,12 +43,17 @@ def _records(engine) -> list[dict]:
 
 
 def test_gas_space_as_nni_model_space_has_its_labels_and_networks():
+    from nni.nas.nn.pytorch import ModelSpace
+
+    from gasnas_plugins.spaces.gas.model_space import GasModelSpace
     from gasnas_plugins.spaces.gas.options import GasSpaceOptions
     from gasnas_plugins.spaces.gas.space import GasSearchSpace
-    from gasnas_plugins.spaces.nni.gas import GasModelSpace
+    from gasnas_plugins.spaces.nni.gas import GasModelSpace as OldPath
 
     gas = GasSearchSpace(GasSpaceOptions(**GAS_OPTIONS))
-    nni_space = GasModelSpace(num_classes=4, **GAS_OPTIONS)
+    nni_space = gas.nni_model_space(4)  # the space's NNI form (capability nni)
+    assert isinstance(nni_space, GasModelSpace) and isinstance(nni_space, ModelSpace)
+    assert OldPath is GasModelSpace  # configs and architecture files naming the old path keep working
     simplified = nni_space.simplify()
     assert sorted(simplified) == sorted(gas.choices())
     for label, choice in gas.choices().items():
@@ -133,7 +138,8 @@ def test_nni_penalty_expression_is_the_gasnas_expected_latency(gas_config, nni_p
 
 
 def test_incompatible_cases_are_refused_clearly(toy_config, gas_config, tmp_path, rectangles, nni_plugins):
-    with pytest.raises(IncompatibleComponentsError, match="NNI's DARTS relaxes NNI modules .* TinySpace"):
+    with pytest.raises(IncompatibleComponentsError, match="strategy 'nni' needs a search space with nni here "
+                                                          r"\(algorithm DARTS: .*space 'tiny' offers sampling"):
         _nni(toy_config, small=False)
     with pytest.raises(IncompatibleComponentsError, match="communicator 'gcn': NNI's strategies have no communicator"):
         _nni(gas_config, small=False)

@@ -20,8 +20,8 @@ def device_table() -> None:
 def template(config: Path | None, output: Path, onnx_dir: Path | None, overrides: tuple[str, ...]) -> None:
     """Write the CSV of every block of CONFIG's space (default: the quickstart) at its dataset's input size."""
     from device_table.table import unique_blocks, write_template
-    from gasnas.config import default_config_path, load_config
-    from gasnas.plugins import get_plugin_manager
+    from gasnas.api import default_config_path, load_config
+    from gasnas.api import get_plugin_manager
 
     pm = get_plugin_manager()
     cfg = load_config(config or default_config_path(), overrides, pm)

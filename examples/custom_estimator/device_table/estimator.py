@@ -12,9 +12,9 @@ from typing import Any
 
 from device_table.plugin import DeviceTableOptions
 from device_table.table import read_table, unique_blocks
+from gasnas.api import LatencyError
 from gasnas.api.latency import ExpectedLatency, LatencyEnv, LatencyEstimator, total_cost
 from gasnas.api.space import Block, SearchSpace
-from gasnas.errors import LatencyError
 
 
 class DeviceTableEstimator(LatencyEstimator):
@@ -36,7 +36,7 @@ class DeviceTableEstimator(LatencyEstimator):
         return self.table[block.signature]
 
     def _from_macs(self, block: Block) -> float:
-        from gasnas.runtime.macs import count
+        from gasnas.api import count_macs as count
 
         macs = count(block.factory(), list(block.input_shapes)).macs
         return self.options.launch_ms + macs / (self.options.gmacs_per_s * 1e6)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from gasnas import hookimpl
-from gasnas.options import option
+from gasnas.api import option
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ import csv
 from collections.abc import Sequence
 from pathlib import Path
 
+from gasnas.api import LatencyError
 from gasnas.api.space import Block, CostTerm
-from gasnas.errors import LatencyError
 
 COLUMNS = ("block", "macs", "onnx", "ms")
 
@@ -45,7 +45,7 @@ def unique_blocks(terms: Sequence[CostTerm]) -> list[Block]:
 
 def write_template(blocks: Sequence[Block], path: str | Path, onnx_dir: str | Path | None = None) -> Path:
     """A CSV listing ``blocks`` (signature, MACs, ONNX file when ``onnx_dir`` is given) with an empty ms column."""
-    from gasnas.runtime.macs import count
+    from gasnas.api import count_macs as count
 
     path = Path(path)
     rows = []
@@ -53,7 +53,7 @@ def write_template(blocks: Sequence[Block], path: str | Path, onnx_dir: str | Pa
         shapes = list(block.input_shapes)
         onnx = ""
         if onnx_dir is not None:
-            from gasnas.runtime.export import export_onnx
+            from gasnas.api import export_onnx
 
             onnx = f"block{i:04d}.onnx"
             export_onnx(block.factory(), shapes if len(shapes) > 1 else shapes[0], Path(onnx_dir) / onnx)

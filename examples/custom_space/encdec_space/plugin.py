@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gasnas import hookimpl
-from gasnas.options import option
-from gasnas.registry import SAMPLING, SUPERNET
+from gasnas.api import SAMPLING, SUPERNET, option
 
 BLOCKS = ("conv", "sepconv", "mbconv")
 FUSIONS = ("add", "concat", "none")

@@ -9,8 +9,8 @@ from encdec_space.blocks import ConvBNReLU, Fusion, Head, make_block
 from encdec_space.network import (EncDecNetwork, EncDecSupernet, block_label, hidden_widths, skip_label, skip_stages,
                                   stage_candidates, width_label)
 from encdec_space.plugin import EncDecOptions
+from gasnas.api import Categorical, Mutable
 from gasnas.api.space import Block, CostTerm, SearchSpace
-from gasnas.mutable import Categorical, Mutable
 
 
 def _down(size: tuple[int, int]) -> tuple[int, int]:

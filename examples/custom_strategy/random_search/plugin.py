@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gasnas import hookimpl
-from gasnas.options import option
-from gasnas.registry import SAMPLING
+from gasnas.api import SAMPLING, option
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from gasnas import seeding
+from gasnas.api import LatencyError, SearchContext, SearchResult, seeding
 from gasnas.api.model import as_output
 from gasnas.api.strategy import SearchStrategy
-from gasnas.engine import SearchContext
-from gasnas.errors import LatencyError
-from gasnas.run import SearchResult
 from random_search.plugin import RandomSearchOptions
 
 

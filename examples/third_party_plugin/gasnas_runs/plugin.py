@@ -42,8 +42,8 @@ def runs(directory: Path) -> None:
     """List the run directories under DIRECTORY (default: runs)."""
     from rich.table import Table
 
-    from gasnas.console import console
-    from gasnas.errors import GasnasError
+    from gasnas.api import console
+    from gasnas.api import GasnasError
 
     if not directory.is_dir():
         raise GasnasError(f"{directory}: no such directory of runs")

@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
-from gasnas.options import option
+from gasnas.api import option
 
 __all__ = ["GasSpaceOptions", "GasSpec", "PRESETS", "OPS", "resolve"]
 

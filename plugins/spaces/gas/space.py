@@ -77,6 +77,18 @@ class GasSearchSpace(SearchSpace):
     def build_supernet(self, num_classes: int) -> GasSupernet:
         return GasSupernet(self.spec, num_classes)
 
+    def nni_model_space(self, num_classes: int) -> nn.Module:
+        """The space as NNI ``Cell`` s with the same labels: a
+        :class:`~gasnas_plugins.spaces.gas.model_space.GasModelSpace` with this space's options (needs nni)."""
+        from gasnas.api import options_to_dict
+        from gasnas_plugins.nni_support import nas_nn, quiet
+
+        nas_nn()  # the install hint when nni is missing
+        with quiet():
+            from gasnas_plugins.spaces.gas.model_space import GasModelSpace
+
+            return GasModelSpace(num_classes=num_classes, **options_to_dict(self.options))
+
     def fingerprint(self) -> str:
         import hashlib
 

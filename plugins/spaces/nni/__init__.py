@@ -12,7 +12,7 @@ from typing import Any
 
 from gasnas import hookimpl
 from gasnas.options import option
-from gasnas.registry import SAMPLING, SUPERNET
+from gasnas.registry import NNI, SAMPLING, SUPERNET
 
 _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
@@ -37,7 +37,7 @@ class NniSpaceOptions:
 
 
 #: a working instance for conformance tests and docs: the gas space written as an NNI ModelSpace, searched as one
-EXAMPLE = {"space": "gasnas_plugins.spaces.nni.gas:GasModelSpace",
+EXAMPLE = {"space": "gasnas_plugins.spaces.gas.model_space:GasModelSpace",
            "args": {"preset": "gas-tiny", "cells": 3, "nodes": 2, "channels": 8, "stem_channels": [8, 8, 8],
                     "reductions": [1]}}
 
@@ -45,6 +45,6 @@ EXAMPLE = {"space": "gasnas_plugins.spaces.nni.gas:GasModelSpace",
 @hookimpl
 def gasnas_register_search_spaces(registry) -> None:
     registry.add("nni", "gasnas_plugins.spaces.nni.adapter:NniSearchSpace", options=NniSpaceOptions,
-                 capabilities=[SUPERNET, SAMPLING], example=EXAMPLE,
+                 capabilities=[SUPERNET, SAMPLING, NNI], example=EXAMPLE,
                  description="a user's NNI 3.0 ModelSpace (LayerChoice, InputChoice, Repeat, Cell, nni.choice with "
                              "Mutable layers); samples and exports are NNI sample dicts (needs gasnas[nni])")

@@ -4,6 +4,7 @@
   is a ``Categorical`` (values: candidate names, int indices for list candidates, or the values), an
   ``InputChoice`` a ``CategoricalMultiple`` (a list of indices), a ``Repeat`` depth a ``Categorical`` of ints.
 - ``build(sample)`` is ``space.freeze(sample)``: an architecture is NNI's sample dict, unchanged both ways.
+- ``nni_model_space()`` is a new instance of the user's class (NNI's own strategies search it).
 - ``build_supernet()`` relaxes the space for differentiable and one-shot strategies (see ``relax``); what
   cannot be relaxed is refused before training, naming the label and the primitive.
 - ``cost_terms()`` describes the networks for block-table latency estimators (see ``costs``).
@@ -24,8 +25,8 @@ from gasnas.api.space import CostTerm, SearchSpace
 from gasnas.errors import ConfigError, IncompatibleComponentsError, closest
 from gasnas.mutable import Categorical, CategoricalMultiple, Mutable, SampleValidationError
 from gasnas.registry import load_object
+from gasnas_plugins.nni_support import nas_nn, quiet, require
 from gasnas_plugins.spaces.nni import NniSpaceOptions
-from gasnas_plugins.spaces.nni._nni import nas_nn, quiet, require
 
 __all__ = ["NniSearchSpace", "Numerical"]
 
@@ -199,6 +200,10 @@ class NniSearchSpace(SearchSpace):
         self.validate(sample)
         with quiet():
             return self.model_space(num_classes).freeze(dict(sample))
+
+    def nni_model_space(self, num_classes: int) -> nn.Module:
+        """The user's ModelSpace itself: a new instance, built with ``num_classes`` (capability ``nni``)."""
+        return self.model_space(num_classes)
 
     def build_supernet(self, num_classes: int, *, keep_originals: bool = False):
         """The relaxed space; raises :class:`IncompatibleComponentsError` for what cannot be relaxed."""

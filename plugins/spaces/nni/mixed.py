@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from gasnas.errors import IncompatibleComponentsError
-from gasnas_plugins.spaces.nni._nni import require
+from gasnas_plugins.nni_support import require
 
 __all__ = ["MixingState", "ValueSite", "MixedLayer", "MixedInput", "MixedRepeat", "MixedCell", "MaskedLayer",
            "weighted_sum", "edge_key", "group_of"]

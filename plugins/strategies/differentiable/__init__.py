@@ -9,6 +9,7 @@ from typing import Literal
 from gasnas import hookimpl
 from gasnas.options import option
 from gasnas.registry import SUPERNET
+from gasnas_plugins.strategies.options import SupernetTrainingOptions
 
 LATENCY_LOSSES = ("linear", "log_ratio", "hinge", "absolute", "lagrangian")
 #: latency losses that steer toward (or below) a target and so need one
@@ -16,9 +17,10 @@ TARGET_LOSSES = ("log_ratio", "hinge", "absolute", "lagrangian")
 
 
 @dataclass(frozen=True)
-class DifferentiableOptions:
+class DifferentiableOptions(SupernetTrainingOptions):
     """One-shot supernet search with relaxed choices (DARTS softmax, SNAS Gumbel-softmax or GDAS hard Gumbel
-    samples), a latency term, and a derivation that meets the latency target."""
+    samples), a latency term, and a derivation that meets the latency target. The supernet weights' options
+    come from :class:`~gasnas_plugins.strategies.options.SupernetTrainingOptions`."""
 
     relaxation: Literal["softmax", "gumbel", "hard_gumbel", "sampled"] = option(
         "sampled", "softmax: DARTS' continuous relaxation (every candidate computed); gumbel: SNAS-style "
@@ -43,17 +45,6 @@ class DifferentiableOptions:
     arch_lr: float = option(3e-3, "Adam learning rate of the architecture parameters (and communicator)")
     arch_betas: tuple[float, float] = option((0.5, 0.999), "Adam betas of the architecture optimiser")
     arch_weight_decay: float = option(1e-3, "weight decay of the architecture parameters")
-    weight_optimizer: Literal["sgd", "adamw"] = option(
-        "adamw", "optimiser of the supernet weights (ours: AdamW, whose supernets learn faster in short budgets "
-                 "than DARTS' SGD at 0.05; sgd for DARTS' recipe)")
-    weight_lr: float = option(3e-3, "initial learning rate of the supernet weights (cosine schedule)")
-    weight_lr_min: float = option(1e-4, "final learning rate of the supernet weights")
-    momentum: float = option(0.9, "SGD momentum")
-    weight_decay: float = option(1e-4, "weight decay of the supernet weights")
-    grad_clip: float | None = option(5.0, "clip the weights' gradient norm (null: no clipping)")
-    class_weight_power: float = option(
-        0.5, "class-weighted cross-entropy for weights and architecture, w_c = f_c ** -p from the train split's "
-             "pixel frequencies (0: plain cross-entropy)")
     beta: float = option(0.0, "weight of the latency term in L = CE + beta * f(E[LAT]) (lagrangian: the "
                               "multiplier it starts from; the term is on whenever there is a target)")
     latency_loss: Literal["linear", "log_ratio", "hinge", "absolute", "lagrangian"] = option(
@@ -69,22 +60,17 @@ class DifferentiableOptions:
     max_skips: int | None = option(
         2, "at most this many skip connections (candidates named skip_connect) per cell of a derived architecture: "
            "P-DARTS' cap against skip collapse, applied at derivation (null: no cap)")
-    resize: float = option(1.0, "scale images by this factor for the search (e.g. 0.5 on CPUs); latency is "
-                                "always estimated at the dataset's input size")
     top_k: int = option(5, "how many architectures to derive, ranked by probability")
     val_batches: int | None = option(4, "validation batches per epoch for the supernet's val mIoU (null: all)")
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.tau_start <= 0 or self.tau_end <= 0:
             raise ValueError("tau_start and tau_end must be > 0")
-        if not 0 < self.resize <= 1:
-            raise ValueError("resize must be in (0, 1]")
         if (self.warmup_epochs is not None and self.warmup_epochs < 0) or self.top_k < 1 or self.beta < 0:
             raise ValueError("warmup_epochs and beta must be >= 0, top_k >= 1")
         if not 0 <= self.warmup_fraction < 1:
             raise ValueError("warmup_fraction must be in [0, 1)")
-        if not 0 <= self.class_weight_power <= 2:
-            raise ValueError("class_weight_power must be in [0, 2]")
         if self.dual_lr < 0:
             raise ValueError("dual_lr must be >= 0")
         if self.max_skips is not None and self.max_skips < 0:

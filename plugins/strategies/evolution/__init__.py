@@ -10,16 +10,18 @@ from typing import Literal
 from gasnas import hookimpl
 from gasnas.options import option
 from gasnas.registry import SAMPLING, SUPERNET
+from gasnas_plugins.strategies.options import SupernetTrainingOptions
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class EvolutionOptions:
+class EvolutionOptions(SupernetTrainingOptions):
     """Single-path one-shot supernet training, then regularized evolution under a hard latency limit.
 
     ``budget.epochs`` counts both phases: the first ``budget.epochs - generations`` epochs train the supernet,
-    the last ``generations`` evolve.
+    the last ``generations`` evolve. The supernet weights' options come from
+    :class:`~gasnas_plugins.strategies.options.SupernetTrainingOptions`.
     """
 
     generations: int = option(2, "epochs of evolution at the end of budget.epochs: the first evaluates the random "
@@ -36,19 +38,6 @@ class EvolutionOptions:
     limit_quantile: float = option(0.5, "quantile of random architectures' latency used when no limit is set")
     limit_samples: int = option(32, "random architectures whose latency sets the limit when none is given")
     max_tries: int = option(200, "random or mutated architectures tried to find one under the limit")
-    weight_optimizer: Literal["sgd", "adamw"] = option(
-        "adamw", "optimiser of the supernet weights (ours: AdamW, whose supernets learn faster in short budgets "
-                 "than DARTS' SGD at 0.05; sgd for DARTS' recipe)")
-    weight_lr: float = option(3e-3, "initial learning rate of the supernet weights (cosine schedule)")
-    weight_lr_min: float = option(1e-4, "final learning rate of the supernet weights")
-    momentum: float = option(0.9, "SGD momentum")
-    weight_decay: float = option(1e-4, "weight decay of the supernet weights")
-    grad_clip: float | None = option(5.0, "clip the weights' gradient norm (null: no clipping)")
-    class_weight_power: float = option(
-        0.5, "class-weighted cross-entropy for the supernet's weights, w_c = f_c ** -p from the train split's pixel "
-             "frequencies (0: plain cross-entropy)")
-    resize: float = option(1.0, "scale images by this factor for training and scoring (e.g. 0.5 on CPUs); latency "
-                                "is always estimated at the dataset's input size")
     fitness: Literal["metric", "loss"] = option(
         "metric", "what ranks candidates: metric: the evaluator's val metric of their path, the val cross-entropy "
                   "breaking ties; loss: the val cross-entropy (then the metric), which tells the paths of a young "
@@ -57,18 +46,15 @@ class EvolutionOptions:
     val_batches: int | None = option(2, "val batches that score each candidate (null: the whole val split)")
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.generations < 1 or self.population < 2 or self.limit_samples < 1 or self.max_tries < 1:
             raise ValueError("generations, limit_samples and max_tries must be >= 1, population >= 2")
         if not 1 <= self.sample_size <= self.population:
             raise ValueError("sample_size must be between 1 and population")
         if not 0 <= self.mutation_prob <= 1 or not 0 < self.limit_quantile <= 1:
             raise ValueError("mutation_prob must be in [0, 1], limit_quantile in (0, 1]")
-        if not 0 < self.resize <= 1:
-            raise ValueError("resize must be in (0, 1]")
         if self.bn_batches < 0 or (self.val_batches is not None and self.val_batches < 1):
             raise ValueError("bn_batches must be >= 0, val_batches >= 1 or null")
-        if not 0 <= self.class_weight_power <= 2:
-            raise ValueError("class_weight_power must be in [0, 2]")
         if self.latency_limit is not None and self.latency_limit <= 0:
             raise ValueError("latency_limit must be > 0 or null")
 

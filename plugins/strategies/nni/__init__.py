@@ -10,27 +10,31 @@ from typing import Any, Literal
 
 from gasnas import hookimpl
 from gasnas.options import option
-from gasnas.registry import SAMPLING
+from gasnas.registry import NNI, SAMPLING
+from gasnas_plugins.strategies.options import SupernetWeightOptions
 
-#: NNI strategies that train one weight-sharing supernet (need a space NNI can relax: gas, nni)
+#: NNI strategies that train one weight-sharing supernet (need a space with an NNI form: capability ``nni``)
 ONE_SHOT = ("DARTS", "GumbelDARTS", "RandomOneShot")
 #: NNI strategies that train and score one network per trial (any space that samples and builds)
 MULTI_TRIAL = ("Random", "RegularizedEvolution")
 
 
 @dataclass(frozen=True)
-class NniStrategyOptions:
-    """An NNI strategy by its class name, with NNI's own keyword arguments, on gasnas's data and evaluator."""
+class NniStrategyOptions(SupernetWeightOptions):
+    """An NNI strategy by its class name, with NNI's own keyword arguments, on gasnas's data and evaluator.
+
+    The weights train with SGD and a cosine schedule (the options of
+    :class:`~gasnas_plugins.strategies.options.SupernetWeightOptions`, with DARTS' defaults)."""
 
     algorithm: Literal["DARTS", "GumbelDARTS", "RandomOneShot", "Random", "RegularizedEvolution"] = option(
         "DARTS", "NNI strategy class (nni.nas.strategy): one-shot DARTS, GumbelDARTS, RandomOneShot; "
                  "multi-trial Random, RegularizedEvolution")
     kwargs: dict[str, Any] = option({}, "keyword arguments of the NNI strategy class, e.g. {arc_learning_rate: "
                                         "0.01} or {population_size: 8, sample_size: 4}")
+    # the weights' options of SupernetWeightOptions, with DARTS' SGD defaults
     weight_lr: float = option(0.05, "SGD learning rate of the network weights (cosine schedule), as the "
                                     "differentiable strategy")
     weight_lr_min: float = option(1e-3, "final learning rate of the weights")
-    momentum: float = option(0.9, "SGD momentum")
     weight_decay: float = option(3e-4, "weight decay of the weights")
     top_k: int = option(5, "multi-trial: the best trained networks to return (NNI's one-shot export gives one)")
     trials: int = option(10, "multi-trial: networks to train and score")
@@ -42,12 +46,22 @@ class NniStrategyOptions:
     val_batches: int | None = option(4, "validation batches scored by the gasnas evaluator (null: all)")
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.trials < 1 or self.trial_epochs < 1 or self.top_k < 1:
             raise ValueError("trials, trial_epochs and top_k must be >= 1")
-        if self.penalty < 0 or self.weight_lr <= 0:
-            raise ValueError("penalty must be >= 0 and weight_lr > 0")
+        if self.penalty < 0:
+            raise ValueError("penalty must be >= 0")
         if self.penalty > 0 and self.algorithm not in ("DARTS", "GumbelDARTS"):
             raise ValueError(f"penalty: NNI's {self.algorithm} takes no latency penalty (DARTS and GumbelDARTS do)")
+
+    def required_capabilities(self) -> dict[str, str]:
+        """One-shot algorithms need the space's NNI form; multi-trial ones any space that samples (checked when
+        the config loads)."""
+        if self.algorithm not in ONE_SHOT:
+            return {}
+        return {NNI: f"algorithm {self.algorithm}: NNI's one-shot strategies relax the NNI modules of the space's "
+                     "NNI form (LayerChoice, InputChoice, Repeat, Cell); Random and RegularizedEvolution run on any "
+                     "space that samples"}
 
 
 @hookimpl

@@ -1,15 +1,20 @@
 """gasnas spaces as NNI model spaces, for NNI's strategies.
 
-- the ``nni`` space: the user's own ``ModelSpace``;
-- the ``gas`` space: :class:`~gasnas_plugins.spaces.nni.gas.GasModelSpace` (NNI ``Cell`` s, the same labels);
+- a space with the ``nni`` capability: its own NNI form, :meth:`SearchSpace.nni_model_space
+  <gasnas.api.space.SearchSpace.nni_model_space>` (the ``nni`` space: the user's ``ModelSpace``; ``gas``: NNI
+  ``Cell`` s with the same labels);
 - any other space that samples and builds: :class:`SampledModelSpace`, a ``ModelSpace`` holding NNI
   ``Categorical`` / ``CategoricalMultiple`` mirrors of its choices whose ``freeze(sample)`` is gasnas's
   ``build(sample)``. Multi-trial strategies need no more; one-shot strategies need NNI modules to relax, which
-  such a space does not have, so they are refused for it.
+  such a space does not have, so they are refused for it (when the config loads: the options'
+  ``required_capabilities``).
+
+Nothing here knows a concrete space: only the :class:`~gasnas.api.space.SearchSpace` contract.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from contextlib import ExitStack
 from typing import Any
@@ -19,9 +24,11 @@ from torch import nn
 from gasnas.api.space import SearchSpace
 from gasnas.errors import IncompatibleComponentsError
 from gasnas.mutable import Categorical, CategoricalMultiple
-from gasnas_plugins.spaces.nni._nni import nas_nn, require
+from gasnas_plugins.nni_support import nas_nn, require
 
 __all__ = ["nni_model_space", "nni_choice", "SampledModelSpace"]
+
+log = logging.getLogger(__name__)
 
 
 def nni_choice(label: str, values: list[Any], n_chosen: int | None = None) -> Any:
@@ -69,20 +76,14 @@ def SampledModelSpace(space: SearchSpace, num_classes: int) -> nn.Module:  # noq
 
 
 def nni_model_space(space: SearchSpace, num_classes: int, *, one_shot: bool, algorithm: str = "") -> nn.Module:
-    """The NNI ``ModelSpace`` of a gasnas space; one-shot strategies need one made of NNI primitives."""
-    from gasnas_plugins.spaces.gas.space import GasSearchSpace
-    from gasnas_plugins.spaces.nni.adapter import NniSearchSpace
-
-    if isinstance(space, NniSearchSpace):
-        return space.model_space(num_classes)
-    if isinstance(space, GasSearchSpace):
-        from gasnas.options import options_to_dict
-        from gasnas_plugins.spaces.nni.gas import GasModelSpace
-
-        return GasModelSpace(num_classes=num_classes, **options_to_dict(space.options))
-    if one_shot:
-        raise IncompatibleComponentsError(
-            f"NNI's {algorithm} relaxes NNI modules (LayerChoice, InputChoice, Repeat, Cell), and search space "
-            f"{type(space).__name__} is not written with them; NNI's one-shot strategies run on the gas and nni "
-            "spaces, multi-trial ones (Random, RegularizedEvolution) on any space that samples")
+    """The NNI ``ModelSpace`` of a gasnas space: its own NNI form (capability ``nni``); for multi-trial
+    strategies, a space without one is mirrored as a :class:`SampledModelSpace`. One-shot strategies need the
+    NNI form (the config loader has checked the capability)."""
+    try:
+        return space.nni_model_space(num_classes)
+    except IncompatibleComponentsError as exc:
+        if one_shot:
+            raise IncompatibleComponentsError(f"NNI's {algorithm} needs the space's NNI form: {exc}") from exc
+        log.debug("search space %s has no NNI form (%s): NNI samples it through SampledModelSpace",
+                  type(space).__name__, exc)
     return SampledModelSpace(space, num_classes)

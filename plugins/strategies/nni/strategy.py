@@ -25,7 +25,7 @@ from gasnas.api.strategy import SearchStrategy
 from gasnas.engine import SearchContext
 from gasnas.errors import CheckpointError, ConfigError, IncompatibleComponentsError, closest
 from gasnas.run import SearchResult
-from gasnas_plugins.spaces.nni._nni import quiet, require
+from gasnas_plugins.nni_support import quiet, require
 from gasnas_plugins.strategies.nni import ONE_SHOT, NniStrategyOptions
 
 __all__ = ["NniStrategy"]

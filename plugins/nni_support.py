@@ -1,4 +1,8 @@
-"""Importing NNI 3.0 lazily, quietly, and with an install hint when it is missing.
+"""The shared NNI library of the default plugins: importing NNI 3.0 lazily, quietly, with an install hint.
+
+The ``nni`` search space and the ``nni`` strategy both import NNI through this module, and a third-party
+plugin may too; it is not a plugin itself (it registers nothing), and it imports neither torch nor nni until
+:func:`require` is called.
 
 NNI is an optional extra: ``pip install 'gasnas[nni]'`` (nni==3.0 plus pytorch-lightning, which nni's NAS
 package imports without declaring it). Its first import takes seconds, rewrites one of its own files
@@ -13,7 +17,7 @@ import importlib.util
 import warnings
 from types import ModuleType
 
-from gasnas.errors import MissingDependencyError
+from gasnas.api import MissingDependencyError
 
 __all__ = ["available", "require", "nas_nn", "quiet"]
 
