@@ -93,10 +93,9 @@ class Architecture:
     @classmethod
     def load(cls, path: str | Path) -> Architecture:
         path = Path(path)
+        from gasnas.config import read_yaml  # sizes and alias expansion bounded as for configs
+
         if not path.is_file():
             raise ConfigError(f"{path}: architecture file not found")
-        try:
-            data = yaml.safe_load(path.read_text())
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+        data, _ = read_yaml(path)
         return cls.from_dict(data, str(path))

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from gasnas.errors import ConfigError, IncompatibleComponentsError, UnknownComponentError, closest
-from gasnas.options import KeyPath, Location, OptionValueError, option, options_schema, options_to_dict, parse_options
+from gasnas.options import (
+    SCIENTIFIC, KeyPath, Location, OptionValueError, option, options_schema, options_to_dict, parse_options,
+)
 
 if TYPE_CHECKING:
     from gasnas.plugins import PluginManager
@@ -223,17 +225,70 @@ def _line_map(node: yaml.Node | None, path: KeyPath = (), out: dict[KeyPath, int
     return out
 
 
+#: a config (or architecture) file larger than this is refused before it is parsed: real ones are a few KiB
+MAX_YAML_BYTES = 1 << 20
+#: YAML nodes a document may expand to (aliases counted as often as they are used): a billion-laughs file is
+#: refused instead of filling the memory
+MAX_YAML_NODES = 100_000
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many nodes ``root`` stands for once every alias is expanded (linear in the node graph)."""
+    sizes: dict[int, int] = {}
+    order: list[yaml.Node] = []
+    stack, seen = [root], set()
+    while stack:  # children before parents, without recursion
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        order.append(node)
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(n for pair in node.value for n in pair)
+    for node in reversed(order):
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        sizes[id(node)] = min(1 + sum(sizes.get(id(c), 1) for c in children), MAX_YAML_NODES + 1)
+    return sizes[id(root)]
+
+
+def load_yaml_text(text: str, where: str) -> tuple[Any, yaml.Node | None]:
+    """Parse YAML ``text`` safely: ``(data, node graph)``; a document whose aliases expand beyond
+    :data:`MAX_YAML_NODES` nodes is refused before it is built (``where`` names it in errors)."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None and _expanded_size(node) > MAX_YAML_NODES:
+            raise ConfigError(f"{where}: the YAML expands to more than {MAX_YAML_NODES:,} values (aliases "
+                              "repeating aliases?); a config is refused rather than expanded")
+        return yaml.safe_load(text), node
+    except RecursionError:
+        raise ConfigError(f"{where}: the YAML is nested too deeply to be a config") from None
+
+
 def read_yaml(path: str | Path) -> tuple[Any, Location]:
-    """Parse a YAML file; return the data and a :class:`Location` that knows each key's line."""
+    """Parse a YAML file; return the data and a :class:`Location` that knows each key's line. Files beyond
+    :data:`MAX_YAML_BYTES` and documents beyond :data:`MAX_YAML_NODES` are refused at once."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: config file not found")
     if not path.is_file():
         raise ConfigError(f"{path}: not a file")
+    size = path.stat().st_size
+    if size > MAX_YAML_BYTES:
+        raise ConfigError(f"{path}: {size:,} bytes is too large for a config (at most {MAX_YAML_BYTES:,}); is it "
+                          "the right file?")
     try:
         text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-        lines = _line_map(yaml.compose(text))
+        data, node = load_yaml_text(text, str(path))
+        try:
+            lines = _line_map(node)
+        except RecursionError:
+            raise ConfigError(f"{path}: the YAML is nested too deeply to be a config") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not a text file ({exc.reason})") from None
     except yaml.YAMLError as exc:
@@ -255,7 +310,7 @@ def apply_overrides(data: Any, overrides: Sequence[str], where: Location) -> tup
         if not sep or not key.strip():
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set strategy.params.beta=0.5")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
+            value = load_yaml_text(raw, f"--set {key.strip()}")[0] if raw.strip() else None
         except yaml.YAMLError as exc:
             raise ConfigError(f"--set {item!r}: value is not valid YAML: {exc}") from None
         parts = key.strip().split(".")
@@ -364,7 +419,8 @@ def _latency_section(cfg: ComponentConfig, comp: Component, data: Mapping[str, A
                      pm: PluginManager) -> LatencyConfig:
     """The latency section's target (one of ``target``, ``target_ms``, ``target_relative``) and measure."""
     unit = comp.traits.get("unit", "ms")
-    given = {k: data[k] for k in ("target", "target_ms", "target_relative") if data.get(k) is not None}
+    given = {k: float(v) if isinstance(v, str) and SCIENTIFIC.fullmatch(v.strip()) else v
+             for k, v in data.items() if k in ("target", "target_ms", "target_relative") and v is not None}
     for key, value in given.items():
         what = "a positive fraction of the space's median latency" if key == "target_relative" else \
             f"a positive number of {unit if key == 'target' else 'ms'}"

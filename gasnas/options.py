@@ -14,6 +14,8 @@ mistake; :func:`options_schema` gives the JSON schema of the same dataclass.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -26,6 +28,8 @@ __all__ = ["option", "Location", "parse_options", "parse_value", "options_schema
 
 T = TypeVar("T")
 KeyPath = tuple[str, ...]
+#: scientific notation without a dot (``1e-4``), which YAML 1.1 leaves a string
+SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def option(default: Any = dataclasses.MISSING, help: str = "", *, factory: Any = dataclasses.MISSING) -> Any:
@@ -95,6 +99,8 @@ def _type_name(tp: Any) -> str:
 def parse_value(tp: Any, value: Any, path: KeyPath, where: Location) -> Any:
     """Check ``value`` against the type ``tp`` and convert it (lists to tuples, mappings to dataclasses)."""
     origin = typing.get_origin(tp)
+    if isinstance(value, float) and not math.isfinite(value):  # no option means NaN or infinity
+        raise where.error(path, f"expected a finite number, got {value!r}")
     if tp is Any:
         return value
     if tp is type(None):
@@ -145,8 +151,13 @@ def parse_value(tp: Any, value: Any, path: KeyPath, where: Location) -> Any:
             return value
         raise where.error(path, f"expected an integer, got {value!r}")
     if tp is float:
+        if isinstance(value, str) and SCIENTIFIC.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads 1e-4 (no dot) as a string; a float option means the number
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            number = float(value) if abs(value) < 1e308 else math.inf
+            if not math.isfinite(number):
+                raise where.error(path, f"expected a finite number, got {value!r}")
+            return number
         raise where.error(path, f"expected a number, got {value!r}")
     if tp is str:
         if isinstance(value, str):

@@ -195,3 +195,25 @@ def test_an_unset_option_does_not_change_the_digest(toy_config):
     assert config.digest_of({**resolved, "new_option": None}) == config.digest
     assert config.digest_of({**resolved, "new_option": 1}) != config.digest
     assert load_config(toy_config, ["threads=1"]).digest == config.digest  # how many threads: not the result
+
+
+def test_a_billion_laughs_is_refused_at_once(tmp_path):
+    """Aliases of aliases would expand to 10**9 values: refused before anything is built."""
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join(['*a' + str(i - 1)] * 10)}]" for i in range(1, 9)]
+    path = _write(tmp_path, "\n".join(lines) + "\nseed: *a8\n")
+    with pytest.raises(ConfigError, match="expands to more than 100,000 values"):
+        load_config(path)
+    data, where = read_yaml(_write(tmp_path, "seed: 0\n"))
+    with pytest.raises(ConfigError, match="--set seed: the YAML expands"):
+        apply_overrides(data, ["seed=" + "{" + ", ".join(f"a{i}: &a{i} [{', '.join(['*a' + str(i - 1)] * 10) if i else '1'}]" for i in range(9)) + "}"], where)
+
+
+def test_oversized_and_deeply_nested_files_are_refused(tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_text("seed: 0\n" + "# padding\n" * 200_000)
+    with pytest.raises(ConfigError, match="too large for a config"):
+        load_config(big)
+    deep = _write(tmp_path, "seed: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError, match="nested too deeply|expected an integer"):
+        load_config(deep)

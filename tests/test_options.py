@@ -75,3 +75,37 @@ def test_a_partial_nested_section_completes_the_fields_own_default():
     augment = parse_options(DigitScenesOptions, {"augment": {"crop": None}}).augment
     assert augment.crop is None
     assert augment == dataclasses.replace(DigitScenesOptions().augment, crop=None)  # not AugmentOptions()'s scale
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_numbers_are_refused(value):
+    with pytest.raises(ConfigError, match="temperature: expected a finite number"):
+        parse_options(Opts, {"temperature": value})
+    with pytest.raises(ConfigError, match="target: expected a finite number"):
+        parse_options(Opts, {"target": value})  # through the union with null too
+
+
+@pytest.mark.parametrize("text, expected", [("1e-4", 1e-4), ("2E3", 2000.0), ("-1.5e-2", -0.015), (".5e1", 5.0)])
+def test_scientific_notation_is_a_number_for_float_options(text, expected):
+    """YAML 1.1 reads `1e-4` (no dot) as a string; a float option takes it as the number it means."""
+    import yaml
+
+    assert parse_options(Opts, yaml.safe_load(f"temperature: {text}")).temperature == expected
+    with pytest.raises(ConfigError, match="expected a number"):
+        parse_options(Opts, {"temperature": "1e-4 ms"})
+
+
+def test_an_option_check_can_name_its_key():
+    from gasnas.options import OptionValueError
+
+    @dataclass(frozen=True)
+    class Checked:
+        low: float = option(0.0, "low")
+        high: float = option(1.0, "high")
+
+        def __post_init__(self) -> None:
+            if self.high <= self.low:
+                raise OptionValueError("high", f"must exceed low ({self.low})")
+
+    with pytest.raises(ConfigError, match=r"strategy.params.high: must exceed low \(2.0\)"):
+        parse_options(Checked, {"low": 2}, ("strategy", "params"))
