@@ -18,7 +18,9 @@ from gasnas import distributed
 from gasnas.api.context import SearchContext
 from gasnas.architecture import Architecture
 from gasnas.config import SearchConfig, check_device, load_config
-from gasnas.errors import CheckpointError, ConfigError, GasnasError, LatencyError
+from gasnas.errors import (
+    CheckpointError, ConfigError, DivergedError, GasnasError, LatencyError, PluginError, ensure_finite,
+)
 from gasnas.plugins import PluginManager, get_plugin_manager
 from gasnas.reporting import LogReporter, Reporter
 from gasnas.run import RunDirectory, RunInfo, SearchResult
@@ -57,6 +59,33 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device: '{name}' was asked for but CUDA is not available here; use --device cpu")
     return device
+
+
+#: what to try when a search diverges
+DIVERGED_ADVICE = ("lower strategy.params.weight_lr or arch_lr (or enable grad_clip), then resume with "
+                   "gasnas search --resume RUN_DIR")
+
+
+def _non_finite_tensor(state: Any, path: str = "") -> str | None:
+    """The key path of the first floating-point tensor in ``state`` (nested mappings and sequences) that holds
+    NaN or infinity, else None."""
+    import torch
+
+    if isinstance(state, torch.Tensor):
+        if state.is_floating_point() and not bool(torch.isfinite(state).all()):
+            return path or "(the state)"
+        return None
+    if isinstance(state, Mapping):
+        items = state.items()
+    elif isinstance(state, (list, tuple)):
+        items = enumerate(state)
+    else:
+        return None
+    for key, value in items:
+        found = _non_finite_tensor(value, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 class EngineContext(SearchContext):
@@ -189,7 +218,14 @@ class EngineContext(SearchContext):
         return epoch + 1
 
     def end_epoch(self, epoch: int, metrics: Mapping[str, float], state: Mapping[str, Any]) -> None:
-        """Record ``epoch``: metrics to ``metrics.jsonl`` and the event hook, then an atomic checkpoint."""
+        """Record ``epoch``: metrics to ``metrics.jsonl`` and the event hook, then an atomic checkpoint. A metric
+        or a state tensor that is not finite stops the run instead (:class:`~gasnas.errors.DivergedError`): the
+        checkpoint of the last good epoch stays, and no architecture is derived from NaNs."""
+        ensure_finite({k: float(v) for k, v in metrics.items()}, f"epoch {epoch}", DIVERGED_ADVICE)
+        bad = _non_finite_tensor(state)
+        if bad is not None:
+            raise DivergedError(f"epoch {epoch}: the strategy's state {bad} holds NaN or infinite values; the run "
+                                f"stopped and its last good checkpoint is kept; {DIVERGED_ADVICE}")
         record = {"epoch": epoch, **{k: float(v) for k, v in metrics.items()},
                   "elapsed_s": round(time.time() - self.run.started, 3)}
         if self.dist.is_main:
@@ -283,7 +319,12 @@ class Engine:
         if self.dist.is_main:
             self.pm.hook.gasnas_search_started(run=self.run)
         started = time.perf_counter()
-        result = self.strategy.search(EngineContext(self))
+        try:
+            result = self.strategy.search(EngineContext(self))
+        except GasnasError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a plugin's bug: name it, keep the run
+            raise self._crash(exc) from exc
         if not result.architectures:
             raise GasnasError(f"strategy '{cfg.strategy.name}' derived no architecture")
         result.metrics.setdefault("search_time_s", time.perf_counter() - started)
@@ -296,6 +337,36 @@ class Engine:
             self.pm.hook.gasnas_search_finished(run=self.run, result=result)
             self.run_dir.write_text("summary.json", _summary_json(result))
         return result
+
+    def _crash(self, exc: BaseException) -> PluginError:
+        """A :class:`PluginError` for an unexpected exception during the search: it names the component whose
+        code raised it (the innermost frame in a configured component's package; else the strategy), the run
+        directory and its last checkpoint."""
+        from gasnas.registry import REGISTRY_TYPES
+
+        packages = []  # (package, section, component), the strategy first
+        for section in ("strategy", "space", "latency", "evaluator", "dataset", "communicator"):
+            value = getattr(self.config, section)
+            if value is not None:
+                component = self.pm.registry(value.kind).get(value.name)
+                packages.append((component.module.rpartition(".")[0] or component.module, section, component))
+        modules, tb = [], exc.__traceback__
+        while tb is not None:
+            modules.append(str(tb.tb_frame.f_globals.get("__name__", "")))
+            tb = tb.tb_next
+        _, section, component = packages[0]
+        for module in reversed(modules):  # the innermost frame that belongs to a component
+            owners = [p for p in packages if module == p[0] or module.startswith(p[0] + ".")]
+            if owners:
+                _, section, component = max(owners, key=lambda p: len(p[0]))
+                break
+        checkpoint = self.run_dir.checkpoint_file
+        kept = (f"its last checkpoint is kept (resume with gasnas search --resume {self.run_dir.path})"
+                if checkpoint.exists() else "no epoch had finished, so there is no checkpoint to resume")
+        return PluginError(
+            f"plugin '{component.plugin}' ({REGISTRY_TYPES[component.kind].noun} '{component.name}', section "
+            f"{section}) crashed during the search in {self.run_dir.path}: {type(exc).__name__}: {exc}; {kept}; "
+            "run with --debug for the traceback")
 
     def reference_latency(self, input_shape: tuple[int, ...]) -> float:
         """The median estimated latency of :data:`REFERENCE_SAMPLES` random architectures of the space (seeded by

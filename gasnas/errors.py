@@ -8,7 +8,8 @@ traceback appears only with ``--debug``. Code never uses ``assert`` for user inp
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping
 
 __all__ = [
     "GasnasError",
@@ -21,6 +22,8 @@ __all__ = [
     "CheckpointError",
     "LatencyError",
     "MissingDependencyError",
+    "DivergedError",
+    "ensure_finite",
     "closest",
 ]
 
@@ -61,6 +64,19 @@ class CheckpointError(GasnasError):
 
 class LatencyError(GasnasError):
     """A latency estimator cannot time or estimate what it was asked to."""
+
+
+class DivergedError(GasnasError):
+    """A loss, a metric or a parameter became NaN or infinite: the run stops, its last good checkpoint kept."""
+
+
+def ensure_finite(values: Mapping[str, float], where: str, advice: str = "") -> None:
+    """Raise :class:`DivergedError` naming ``where`` (e.g. "epoch 3, step 17") and the first value that is not
+    finite in ``values``."""
+    for name, value in values.items():
+        if isinstance(value, (int, float)) and not math.isfinite(value):
+            raise DivergedError(f"{where}: {name} is {value}; the run stopped and its last good checkpoint is kept"
+                                f"{'; ' + advice if advice else ''}")
 
 
 class MissingDependencyError(GasnasError):

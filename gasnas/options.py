@@ -197,6 +197,9 @@ def parse_options(cls: type[T], data: Any, path: KeyPath = (), where: Location |
         raise where.error((*path, exc.key), str(exc)) from None
     except (ValueError, TypeError) as exc:  # __post_init__ cross-field checks
         raise where.error(path, str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - a bug in the options' own checks: name them, do not crash
+        raise where.error(path, f"the checks of {cls.__module__}.{cls.__qualname__} failed: "
+                                f"{type(exc).__name__}: {exc}") from exc
 
 
 def options_to_dict(options: Any) -> dict[str, Any]:

@@ -109,3 +109,15 @@ def test_an_option_check_can_name_its_key():
 
     with pytest.raises(ConfigError, match=r"strategy.params.high: must exceed low \(2.0\)"):
         parse_options(Checked, {"low": 2}, ("strategy", "params"))
+
+
+def test_a_bug_in_an_options_check_is_named_not_a_crash():
+    @dataclass(frozen=True)
+    class Buggy:
+        ratio: float = option(1.0, "ratio")
+
+        def __post_init__(self) -> None:
+            _ = 1 / 0
+
+    with pytest.raises(ConfigError, match=r"strategy.params: the checks of .*Buggy failed: ZeroDivisionError"):
+        parse_options(Buggy, {}, ("strategy", "params"))

@@ -54,7 +54,7 @@ _DOOR: dict[str, tuple[str, ...]] = {
     # errors
     "gasnas.errors": ("GasnasError", "ConfigError", "PluginError", "UnknownComponentError",
                       "DuplicateComponentError", "IncompatibleComponentsError", "DataError", "CheckpointError",
-                      "LatencyError", "MissingDependencyError", "closest"),
+                      "LatencyError", "MissingDependencyError", "DivergedError", "ensure_finite", "closest"),
     # options and configs
     "gasnas.options": ("option", "OptionValueError", "Location", "parse_options", "options_to_dict",
                        "options_schema", "help_of"),

@@ -9,6 +9,11 @@ import torch
 __all__ = ["weight_optimizer", "criterion"]
 
 
+#: what to try when a supernet's training diverges (a NaN or infinite loss)
+DIVERGED_ADVICE = ("lower strategy.params.weight_lr (or arch_lr), or set grad_clip; then resume the run with "
+                   "gasnas search --resume RUN_DIR, which starts from its last good checkpoint")
+
+
 def weight_optimizer(params: Any, options: Any, epochs: int
                      ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.CosineAnnealingLR]:
     """The weights' optimiser (``options.weight_optimizer``: SGD with momentum, or AdamW) and its cosine

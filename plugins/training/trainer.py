@@ -9,7 +9,6 @@ with the weights of an uninterrupted one.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,8 +20,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from gasnas.api import (
-    CheckpointError, GasnasError, LogReporter, PluginManager, ProgressTask, Reporter, RunDirectory,
-    deterministic_loader, resolve_device, rng_state, seed_everything, set_rng_state,
+    CheckpointError, DivergedError, LogReporter, PluginManager, ProgressTask, Reporter,
+    RunDirectory, deterministic_loader, resolve_device, rng_state, seed_everything, set_rng_state,
 )
 from gasnas.api.dataset import class_weights
 from gasnas.api.model import segmentation_loss
@@ -152,29 +151,39 @@ class Trainer:
                                   "metrics": self.run_dir.metrics_file},
                            time.perf_counter() - started)
 
+    def _stop_if_diverged(self, first_bad: torch.Tensor, epoch: int) -> None:
+        """Stop at a non-finite loss, naming the epoch and step; the last epoch's checkpoint is kept."""
+        step = int(first_bad)
+        if step >= 0:
+            raise DivergedError(f"epoch {epoch + 1}, step {step}: the training loss is not finite; the run stopped "
+                                f"and its last good checkpoint is kept; lower train.lr (now {self.options.lr}), set "
+                                "train.grad_clip or switch off train.amp, then resume with gasnas train --resume "
+                                "RUN_DIR")
+
     def _train_epoch(self, epoch: int) -> dict[str, float]:
         o = self.options
         loader = make_loader(self.train_data, batch_size=o.batch_size, train=True, seed=self.config.seed,
                              epoch=epoch, workers=o.workers, pin_memory=o.pin_memory)
         self.model.train()
         total = torch.zeros((), device=self.device)
+        first_bad = torch.full((), -1, device=self.device)  # the first step whose loss was not finite (no sync)
         images_seen = 0
         tic = time.perf_counter()
         with self.reporter.progress(self.steps_per_epoch, f"epoch {epoch + 1}/{o.epochs}") as task:
             for step, (images, labels) in enumerate(loader):
                 if step == self.steps_per_epoch:
                     break
-                loss = self._step(images, labels)
-                total += loss.detach()
+                loss = self._step(images, labels).detach()
+                first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), step, first_bad)
+                total += loss
                 images_seen += images.shape[0]
                 task.advance()
-                if step % 10 == 0:
-                    task.update(loss=float(loss.detach()), lr=self.optimizer.param_groups[0]["lr"])
+                if step % 10 == 0:  # the progress bar syncs here anyway
+                    self._stop_if_diverged(first_bad, epoch)
+                    task.update(loss=float(loss), lr=self.optimizer.param_groups[0]["lr"])
+        self._stop_if_diverged(first_bad, epoch)
         steps = min(self.steps_per_epoch, len(loader)) or 1
         mean_loss = float(total) / steps
-        if not math.isfinite(mean_loss):
-            raise GasnasError(f"the training loss became {mean_loss} in epoch {epoch + 1}; lower train.lr "
-                              f"(now {o.lr}) or switch off train.amp")
         return {"loss": mean_loss, "lr": float(self.optimizer.param_groups[0]["lr"]),
                 "images_per_s": images_seen / max(time.perf_counter() - tic, 1e-9)}
 

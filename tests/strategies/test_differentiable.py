@@ -144,3 +144,61 @@ def test_a_search_left_undecided_says_so(gas_config):
     _, result = _search(gas_config, *LEARNING, "strategy.params.arch_lr=0.00001", "latency.target_relative=1.0")
     assert result.metrics["decided"] == 0.0
     assert result.warnings and "decided by noise" in result.warnings[0]
+
+
+def test_a_search_whose_loss_turns_nan_stops_keeps_its_last_checkpoint_and_derives_nothing(gas_config,
+                                                                                           monkeypatch):
+    from gasnas.errors import DivergedError
+    from gasnas_plugins.strategies.differentiable import strategy as module
+
+    real = module.DifferentiableSearch.weight_step
+
+    def nan_in_epoch_1(self, images, labels, epoch, latency=False):
+        out = real(self, images, labels, epoch, latency)
+        return {**out, "ce": float("nan")} if epoch == 1 else out
+
+    monkeypatch.setattr(module.DifferentiableSearch, "weight_step", nan_in_epoch_1)
+    engine = Engine(load_config(gas_config, ["budget.epochs=3"]), reporter=NullReporter())
+    with pytest.raises(DivergedError, match=r"epoch 1, step 0: ce is nan; the run stopped and its last good "
+                                            r"checkpoint is kept; lower strategy.params.weight_lr"):
+        engine.run()
+    run = engine.run_dir.path
+    assert not (run / "architecture.yaml").exists()
+    import torch
+
+    assert torch.load(run / "checkpoint.pt", weights_only=False)["epoch"] == 0
+
+
+def test_the_engine_refuses_to_checkpoint_a_non_finite_state():
+    import torch
+
+    from gasnas.engine import _non_finite_tensor
+
+    state = {"supernet": {"w": torch.ones(3)}, "arch": [torch.zeros(2), torch.tensor([0.0, float("inf")])],
+             "step": 3, "lengths": torch.tensor([1, 2])}
+    assert _non_finite_tensor(state) == "arch.1"
+    state["arch"][1][1] = 0.0
+    assert _non_finite_tensor(state) is None
+
+
+def test_a_crash_inside_a_plugin_names_the_plugin_and_the_run(gas_config, monkeypatch):
+    """A bug in the latency estimator during the search: the error names it and the run, not a bare traceback."""
+    from gasnas.errors import PluginError
+
+    import sys
+    import types
+
+    config = load_config(gas_config, ["budget.epochs=2"])
+    engine = Engine(config, reporter=NullReporter())
+    estimator = engine.pm.registry("latency estimators").get(config.latency.name).load()
+
+    def expected(self, *args, **kwargs):
+        return {}["boom"]
+
+    # the bug lives in the estimator's own module, as a real one would
+    broken = types.FunctionType(expected.__code__, vars(sys.modules[estimator.__module__]), "expected")
+    monkeypatch.setattr(estimator, "expected", broken)
+    with pytest.raises(PluginError, match=rf"plugin '.*' \(latency estimator '{config.latency.name}', section "
+                                          r"latency\) crashed during the search in .*: KeyError: 'boom'; no epoch "
+                                          r"had finished, so there is no checkpoint to resume; run with --debug"):
+        engine.run()

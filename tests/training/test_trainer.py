@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from gasnas.architecture import Architecture
-from gasnas.errors import CheckpointError, GasnasError
+from gasnas.errors import CheckpointError, DivergedError, GasnasError
 from gasnas.run import RunDirectory
 from gasnas_plugins.training import trainer as trainer_module
 from gasnas_plugins.training.checkpoint import load_trained
@@ -103,15 +103,27 @@ def test_auxiliary_outputs_add_their_loss(tiny_fcn, train_yaml, pm, tmp_path, mo
     assert seen and seen[0] == ({"ce", "aux0"}, 0.25)
 
 
-def test_a_diverging_loss_stops_with_advice(tiny_fcn, train_yaml, pm, tmp_path, monkeypatch):
-    def nan_loss(model, out, target, criterion, aux_weight):
-        loss = out.sum() * float("nan")
-        return loss, {"ce": float("nan")}
+def test_a_diverging_loss_stops_at_its_epoch_and_step_and_keeps_the_last_good_checkpoint(
+        tiny_fcn, train_yaml, pm, tmp_path, monkeypatch):
+    real_loss, real_epoch = trainer_module.segmentation_loss, trainer_module.Trainer._train_epoch
+    state = {"epoch": 0, "calls": 0}
 
-    monkeypatch.setattr(trainer_module, "segmentation_loss", nan_loss)
-    config = load_train_config("tiny-fcn", train_yaml(epochs=1), pm=pm)
-    with pytest.raises(GasnasError, match="the training loss became nan in epoch 1; lower train.lr"):
+    def counting_epoch(self, epoch):
+        state.update(epoch=epoch, calls=0)
+        return real_epoch(self, epoch)
+
+    def nan_from_the_third_step_of_epoch_2(model, out, target, criterion, aux_weight):
+        loss, parts = real_loss(model, out, target, criterion, aux_weight)
+        state["calls"] += 1
+        return (loss * float("nan"), parts) if state["epoch"] == 1 and state["calls"] > 2 else (loss, parts)
+
+    monkeypatch.setattr(trainer_module.Trainer, "_train_epoch", counting_epoch)
+    monkeypatch.setattr(trainer_module, "segmentation_loss", nan_from_the_third_step_of_epoch_2)
+    config = load_train_config("tiny-fcn", train_yaml(epochs=2), pm=pm)
+    with pytest.raises(DivergedError, match=r"epoch 2, step 2: the training loss is not finite; the run stopped "
+                                            r"and its last good checkpoint is kept; lower train.lr"):
         _fit(config, tmp_path / "run", pm)
+    assert load_trained(tmp_path / "run/checkpoint.pt").epoch == 0  # epoch 1's checkpoint, untouched
 
 
 def test_adamw_and_warmup(tiny_fcn, train_yaml, pm, tmp_path):

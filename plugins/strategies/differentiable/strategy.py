@@ -26,12 +26,12 @@ from torch import Tensor, nn
 from gasnas.api.model import as_output
 from gasnas.api.strategy import SearchStrategy
 from gasnas.engine import SearchContext
-from gasnas.errors import ConfigError, LatencyError
+from gasnas.errors import ConfigError, LatencyError, ensure_finite
 from gasnas.run import SearchResult
 from gasnas_plugins.strategies.derivation import Cap, derive_distinct, derive_for_latency
 from gasnas_plugins.strategies.differentiable import TARGET_LOSSES, DifferentiableOptions
 from gasnas_plugins.strategies.differentiable.losses import Multiplier, latency_term
-from gasnas_plugins.strategies.supernet import criterion, weight_optimizer
+from gasnas_plugins.strategies.supernet import DIVERGED_ADVICE, criterion, weight_optimizer
 
 __all__ = ["DifferentiableSearch", "UNDECIDED"]
 
@@ -289,6 +289,7 @@ class DifferentiableSearch(SearchStrategy):
                     if batch is not None:
                         stats.update(self.arch_step(*batch, epoch))
                 stats.update(self.weight_step(images, labels, epoch, latency=searching and not o.bilevel))
+                ensure_finite(stats, f"epoch {epoch}, step {steps}", DIVERGED_ADVICE)
                 for k, v in stats.items():
                     sums[k] = sums.get(k, 0.0) + v
                 steps += 1

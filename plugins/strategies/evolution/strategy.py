@@ -20,14 +20,14 @@ from torch import nn
 from gasnas.api.model import as_output
 from gasnas.api.strategy import SearchStrategy
 from gasnas.engine import SearchContext
-from gasnas.errors import ConfigError, LatencyError
+from gasnas.errors import ConfigError, LatencyError, ensure_finite
 from gasnas.run import SearchResult
 from gasnas.seeding import random_state, restore_random, rng
 from gasnas_plugins.strategies.evolution import EvolutionOptions
 from gasnas_plugins.strategies.evolution.evolution import Proposer, RegularizedEvolution, pareto_front
 from gasnas_plugins.strategies.evolution.pareto import draw_front, write_front
 from gasnas_plugins.strategies.evolution.scoring import PathScorer, resize_batch
-from gasnas_plugins.strategies.supernet import criterion, weight_optimizer
+from gasnas_plugins.strategies.supernet import DIVERGED_ADVICE, criterion, weight_optimizer
 
 __all__ = ["EvolutionSearch"]
 
@@ -143,7 +143,9 @@ class EvolutionSearch(SearchStrategy):
                 if o.grad_clip:
                     nn.utils.clip_grad_norm_(self.supernet.parameters(), o.grad_clip)
                 self.optimizer.step()
-                loss_sum += float(loss.detach())
+                loss_value = float(loss.detach())
+                ensure_finite({"ce": loss_value}, f"epoch {epoch}, step {steps}", DIVERGED_ADVICE)
+                loss_sum += loss_value
                 steps += 1
                 bar.advance()
                 bar.update(ce=loss_sum / steps)
