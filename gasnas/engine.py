@@ -253,6 +253,8 @@ class Engine:
         self.run_dir = run_dir
         self.checkpoint: dict[str, Any] | None = None
         self.latency_target: float | None = None
+        #: continuing a run directory (``resume``), as opposed to a fresh run
+        self.resuming = False
 
     @classmethod
     def resume(cls, run_dir: str | Path, *, pm: PluginManager | None = None, reporter: Reporter | None = None,
@@ -268,6 +270,7 @@ class Engine:
         engine = cls(config, pm=pm, reporter=reporter, device=device)
         engine.run_dir = RunDirectory(path, writable=engine.dist.is_main)
         engine.checkpoint = engine.run_dir.load_checkpoint()
+        engine.resuming = True
         if engine.checkpoint is not None and engine.checkpoint.get("config_digest") != config.digest:
             raise CheckpointError(f"{engine.run_dir.checkpoint_file}: written for another config than "
                                   f"{config_file}; it cannot be resumed with this one")
@@ -307,6 +310,11 @@ class Engine:
         resumed = int(self.checkpoint["epoch"]) if self.checkpoint is not None else None
         if resumed is not None:
             self.run_dir.truncate_metrics(resumed)
+        elif self.resuming:  # nothing to resume (the run was killed in its first epoch, or checkpoints deleted)
+            self.run_dir.truncate_metrics(-1)  # the epochs are redone: no duplicate records
+            if self.dist.is_main:
+                self.reporter.message(f"{self.run_dir.path}: no checkpoint to resume from; the search restarts at "
+                                      "epoch 0")
         self.run = RunInfo(self.run_dir.path, cfg, self.dist.is_main, resumed)
         self._build()
         input_shape = (1, 3, *self.dataset.input_size)

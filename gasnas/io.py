@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "atomic_write_text", "atomic_write_bytes", "cache_dir"]
+__all__ = ["atomic_write", "atomic_write_text", "atomic_write_bytes", "cache_dir", "stray_temporaries"]
 
 
 def cache_dir(*parts: str) -> Path:
@@ -22,8 +22,10 @@ def cache_dir(*parts: str) -> Path:
     return Path(root, *parts)
 
 
-def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
-    """Call ``write(file)`` on a temporary file, fsync it, and rename it to ``path``."""
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any], *, keep: str | Path | None = None) -> Path:
+    """Call ``write(file)`` on a temporary file, fsync it, and rename it to ``path``; with ``keep``, the file it
+    replaces is renamed to ``keep`` first (a kill in between leaves ``keep`` and the temporary file, never
+    neither)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -32,6 +34,8 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        if keep is not None and path.exists():
+            os.replace(path, keep)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -45,6 +49,12 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
     except OSError:
         pass
     return path
+
+
+def stray_temporaries(path: str | Path) -> list[Path]:
+    """Temporary files :func:`atomic_write` left beside ``path`` when a kill interrupted a write."""
+    path = Path(path)
+    return sorted(path.parent.glob(f".{path.name}.*.tmp"))
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:

@@ -5,7 +5,8 @@ Layout::
     runs/20261127-101500-gas-differentiable/
         config.yaml          the fully resolved config
         metrics.jsonl        one JSON line per epoch
-        checkpoint.pt        the latest epoch's state (written atomically)
+        checkpoint.pt        the latest epoch's state (written atomically, with a SHA-256 of its content)
+        checkpoint.prev.pt   the epoch before (kept when the next one is written)
         architecture.yaml    the best architecture (NNI sample format + metadata)
         architectures/       the top-k, ranked
         summary.json         final metrics and files
@@ -15,7 +16,10 @@ Only the main process (rank 0) writes.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,15 +29,20 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from gasnas.errors import CheckpointError
-from gasnas.io import atomic_write, atomic_write_text
+from gasnas.io import atomic_write, atomic_write_text, stray_temporaries
 
 if TYPE_CHECKING:
     from gasnas.architecture import Architecture
     from gasnas.config import SearchConfig
 
-__all__ = ["RunDirectory", "RunInfo", "SearchResult", "CHECKPOINT_FORMAT"]
+__all__ = ["RunDirectory", "RunInfo", "SearchResult", "CHECKPOINT_FORMAT", "load_checkpoint"]
 
+log = logging.getLogger(__name__)
+
+#: the format of a checkpoint's content
 CHECKPOINT_FORMAT = "gasnas-checkpoint/1"
+#: a checkpoint file: the content's bytes and their SHA-256, so that a damaged or edited file is refused
+SEALED_FORMAT = "gasnas-checkpoint-sealed/1"
 
 
 class RunDirectory:
@@ -46,6 +55,7 @@ class RunDirectory:
     config_file = property(lambda self: self.path / "config.yaml")
     metrics_file = property(lambda self: self.path / "metrics.jsonl")
     checkpoint_file = property(lambda self: self.path / "checkpoint.pt")
+    previous_checkpoint_file = property(lambda self: self.path / "checkpoint.prev.pt")
     architecture_file = property(lambda self: self.path / "architecture.yaml")
     summary_file = property(lambda self: self.path / "summary.json")
 
@@ -104,16 +114,52 @@ class RunDirectory:
     # -- checkpoints -------------------------------------------------------------------------------------------
 
     def save_checkpoint(self, payload: Mapping[str, Any], path: Path | None = None) -> None:
-        """Write a checkpoint atomically: a kill at any moment leaves the previous one or the new one."""
+        """Write a checkpoint atomically, sealed with the SHA-256 of its content: a kill at any moment leaves the
+        previous one or the new one. The run's own checkpoint keeps the one it replaces as
+        ``checkpoint.prev.pt``."""
         if not self.writable:
             return
-        import torch
-
-        atomic_write(path or self.checkpoint_file, lambda f: torch.save({"format": CHECKPOINT_FORMAT, **payload}, f))
+        keep = self.previous_checkpoint_file if path is None else None
+        sealed = seal({"format": CHECKPOINT_FORMAT, **payload})
+        atomic_write(path or self.checkpoint_file, lambda f: f.write(sealed), keep=keep)
 
     def load_checkpoint(self, path: Path | None = None) -> dict[str, Any] | None:
-        """The checkpoint, ``None`` when there is none yet; a corrupt one raises :class:`CheckpointError`."""
-        return load_checkpoint(path or self.checkpoint_file, missing_ok=True)
+        """The checkpoint to resume from, ``None`` when there is none. The run's own: ``checkpoint.pt``, else
+        (a kill between two renames, or the user removed a damaged one) ``checkpoint.prev.pt``. A corrupt or
+        altered one raises :class:`CheckpointError`; temporary files of interrupted writes are removed."""
+        if path is not None:
+            return load_checkpoint(path, missing_ok=True)
+        if self.writable:
+            for stray in stray_temporaries(self.checkpoint_file):
+                log.info("removing %s, left by an interrupted checkpoint write", stray)
+                stray.unlink(missing_ok=True)
+        current, previous = self.checkpoint_file, self.previous_checkpoint_file
+        if current.is_file():
+            try:
+                return load_checkpoint(current)
+            except CheckpointError as exc:
+                if previous.is_file():
+                    raise CheckpointError(f"{exc}. The checkpoint before it is intact: move {current.name} away "
+                                          f"and resume again to continue from {previous.name}") from None
+                raise
+        if previous.is_file():
+            log.warning("%s: no %s; resuming from %s, the checkpoint before it", self.path, current.name,
+                        previous.name)
+            return load_checkpoint(previous)
+        return None
+
+
+def seal(payload: Mapping[str, Any]) -> bytes:
+    """A checkpoint file's bytes: ``payload`` serialised, with the SHA-256 of that serialisation."""
+    import torch
+
+    content = io.BytesIO()
+    torch.save(dict(payload), content)
+    blob = content.getvalue()
+    out = io.BytesIO()
+    torch.save({"format": SEALED_FORMAT, "sha256": hashlib.sha256(blob).hexdigest(),
+                "content": torch.frombuffer(bytearray(blob), dtype=torch.uint8)}, out)
+    return out.getvalue()
 
 
 def load_checkpoint(path: str | Path, *, missing_ok: bool = False) -> dict[str, Any] | None:
@@ -128,9 +174,17 @@ def load_checkpoint(path: str | Path, *, missing_ok: bool = False) -> dict[str, 
         if missing_ok:
             return None
         raise CheckpointError(f"{path}: checkpoint not found")
+    unreadable = (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError, KeyError,
+                  TypeError, AttributeError, UnicodeDecodeError)
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        if isinstance(data, dict) and data.get("format") == SEALED_FORMAT:
+            blob = data["content"].numpy().tobytes()
+            if hashlib.sha256(blob).hexdigest() != data.get("sha256"):
+                raise CheckpointError(f"{path}: checksum mismatch: the file changed after it was written (damaged "
+                                      "storage, an interrupted copy, or an edit); it is not resumed")
+            data = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+    except unreadable as exc:
         raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({type(exc).__name__}: "
                               f"{str(exc).splitlines()[0] if str(exc) else ''}); delete it to start over") from None
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:

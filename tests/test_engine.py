@@ -134,3 +134,74 @@ def test_event_hooks_are_called_in_order(toy_config, register):
     _run(load_config(toy_config))
     assert calls == [("started", None), ("epoch", 0, True), ("epoch", 1, True), ("epoch", 2, True),
                      ("derived", 0), ("derived", 1), ("derived", 2), ("finished", 3)]
+
+
+def _flip_inside_the_state(path, marker: bytes) -> None:
+    """Flip two bytes inside the stored tensor data (past the zip headers): the file still loads as a zip."""
+    data = bytearray(path.read_bytes())
+    at = data.index(marker)
+    data[at] ^= 0x01
+    data[at + len(marker) // 2] ^= 0x80
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_checkpoint_is_refused_by_its_checksum_and_the_previous_one_is_kept(tmp_path):
+    import torch
+
+    from gasnas.run import RunDirectory
+
+    run = RunDirectory(tmp_path / "run")
+    run.path.mkdir()
+    for epoch in (0, 1):
+        run.save_checkpoint({"epoch": epoch, "state": {"alpha": torch.full((256,), 7.0 + epoch)}})
+    assert run.load_checkpoint()["epoch"] == 1 and run.previous_checkpoint_file.is_file()
+    _flip_inside_the_state(run.checkpoint_file, torch.full((16,), 8.0).numpy().tobytes())
+    with pytest.raises(CheckpointError, match=r"checkpoint.pt: checksum mismatch: the file changed after it was "
+                                              r"written.*The checkpoint before it is intact: move checkpoint.pt away"):
+        run.load_checkpoint()
+    run.checkpoint_file.unlink()  # what the message says to do
+    previous = run.load_checkpoint()
+    assert previous["epoch"] == 0 and torch.equal(previous["state"]["alpha"], torch.full((256,), 7.0))
+
+
+def test_stray_temporary_files_of_a_killed_write_are_removed_on_resume(tmp_path):
+    from gasnas.run import RunDirectory
+
+    run = RunDirectory(tmp_path / "run")
+    run.path.mkdir()
+    run.save_checkpoint({"epoch": 0})
+    stray = run.path / ".checkpoint.pt.abc123.tmp"
+    stray.write_bytes(b"half a checkpoint")
+    assert run.load_checkpoint()["epoch"] == 0
+    assert not stray.exists()
+
+
+def test_resume_without_any_checkpoint_restarts_without_duplicate_records(toy_config):
+    engine = Engine(load_config(toy_config), reporter=NullReporter())
+    engine.run()
+    run_dir = engine.run_dir.path
+    for name in ("checkpoint.pt", "checkpoint.prev.pt"):
+        (run_dir / name).unlink()
+    messages = []
+
+    class Recorder(NullReporter):
+        def message(self, text):
+            messages.append(text)
+
+    Engine.resume(run_dir, reporter=Recorder()).run()
+    epochs = [json.loads(line)["epoch"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [0, 1, 2]
+    assert any("no checkpoint to resume from; the search restarts at epoch 0" in m for m in messages)
+
+
+def test_a_missing_last_checkpoint_resumes_from_the_one_before(toy_config):
+    engine = Engine(load_config(toy_config), reporter=NullReporter())
+    full = engine.run()
+    run_dir = engine.run_dir.path
+    (run_dir / "checkpoint.pt").unlink()
+    resumed = Engine.resume(run_dir, reporter=NullReporter())
+    assert resumed.checkpoint["epoch"] == 1
+    result = resumed.run()
+    assert [a.sample for a in result.architectures] == [a.sample for a in full.architectures]
+    epochs = [json.loads(line)["epoch"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [0, 1, 2]

@@ -106,7 +106,10 @@ class Trainer:
         if not self.resume:
             return 0, None, -1
         payload = self.run_dir.load_checkpoint()
-        if payload is None:
+        if payload is None:  # nothing to resume: the epochs are redone, without duplicate records
+            self.run_dir.truncate_metrics(-1)
+            self.reporter.message(f"{self.run_dir.path}: no checkpoint to resume from; the training restarts at "
+                                  "epoch 1")
             return 0, None, -1
         if payload.get("config_digest") != self.config.digest:
             raise CheckpointError(f"{self.run_dir.checkpoint_file}: written for another config than "

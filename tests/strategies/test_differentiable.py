@@ -149,6 +149,7 @@ def test_a_search_left_undecided_says_so(gas_config):
 def test_a_search_whose_loss_turns_nan_stops_keeps_its_last_checkpoint_and_derives_nothing(gas_config,
                                                                                            monkeypatch):
     from gasnas.errors import DivergedError
+    from gasnas.run import load_checkpoint
     from gasnas_plugins.strategies.differentiable import strategy as module
 
     real = module.DifferentiableSearch.weight_step
@@ -164,9 +165,7 @@ def test_a_search_whose_loss_turns_nan_stops_keeps_its_last_checkpoint_and_deriv
         engine.run()
     run = engine.run_dir.path
     assert not (run / "architecture.yaml").exists()
-    import torch
-
-    assert torch.load(run / "checkpoint.pt", weights_only=False)["epoch"] == 0
+    assert load_checkpoint(run / "checkpoint.pt")["epoch"] == 0
 
 
 def test_the_engine_refuses_to_checkpoint_a_non_finite_state():
