@@ -17,7 +17,7 @@ def _type(tp) -> str:
 
 
 def _components() -> str:
-    from gasnas.options import help_of, options_to_dict
+    from gasnas.options import help_of, options_to_dict, range_of
     from gasnas.plugins import PluginManager
     from gasnas.registry import REGISTRY_TYPES
 
@@ -42,10 +42,11 @@ def _components() -> str:
                 continue
             hints = typing.get_type_hints(comp.options)
             defaults = comp.options()
-            rows = ["| option | type | default | meaning |", "|---|---|---|---|"]
+            rows = ["| option | type | default | allowed | meaning |", "|---|---|---|---|---|"]
             for f in dataclasses.fields(comp.options):
                 default = options_to_dict(getattr(defaults, f.name))
-                rows.append(f"| `{f.name}` | {_type(hints[f.name])} | `{default!r}` | {help_of(f)} |")
+                allowed = range_of(f).describe() if range_of(f) is not None else ""
+                rows.append(f"| `{f.name}` | {_type(hints[f.name])} | `{default!r}` | {allowed} | {help_of(f)} |")
             out.append("\n".join(rows) + "\n")
     return "\n".join(out)
 

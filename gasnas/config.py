@@ -20,7 +20,7 @@ import yaml
 
 from gasnas.errors import ConfigError, IncompatibleComponentsError, UnknownComponentError, closest
 from gasnas.options import (
-    SCIENTIFIC, KeyPath, Location, OptionValueError, option, options_schema, options_to_dict, parse_options,
+    SCIENTIFIC, KeyPath, Location, OptionValueError, check_ranges, option, options_schema, options_to_dict, parse_options,
 )
 
 if TYPE_CHECKING:
@@ -40,6 +40,8 @@ DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 SEED_RANGE = (0, 2**63 - 1)
 #: more CPU threads than any machine has is a typo
 MAX_THREADS = 4096
+#: a bound for counts (epochs, steps, images per step) that no run reaches: a larger one is a typo
+MAX_COUNT = 10**7
 
 
 def check_device(name: Any) -> str:
@@ -53,19 +55,18 @@ def check_device(name: Any) -> str:
 class RunOptions:
     """The top level of every run config, search and train alike: the seed, what computes and where results go."""
 
-    seed: int = option(0, "random seed: the same seed gives the same result on CPU")
+    seed: int = option(0, "random seed: the same seed gives the same result on CPU", ge=SEED_RANGE[0],
+                       le=SEED_RANGE[1])
     device: str = option("auto", "auto (CUDA when available, else CPU), cpu, cuda or cuda:N")
     threads: int | None = option(None, "CPU threads torch computes with (null: torch's default); 1 is often fastest "
-                                       "when several jobs share the CPU, and makes timings comparable")
+                                       "when several jobs share the CPU, and makes timings comparable",
+                                 ge=1, le=MAX_THREADS)
     output: str = option("runs", "directory that receives one run directory per run")
     name: str | None = option(None, "run directory name (default: time stamp and what runs)")
 
     def __post_init__(self) -> None:
-        if not SEED_RANGE[0] <= self.seed <= SEED_RANGE[1]:
-            raise OptionValueError("seed", f"{self.seed} is out of range; use an integer in [0, 2**63 - 1]")
+        check_ranges(self)
         check_device(self.device)
-        if self.threads is not None and not 1 <= self.threads <= MAX_THREADS:
-            raise OptionValueError("threads", f"{self.threads} is out of range; use 1-{MAX_THREADS} or null")
         if not self.output:
             raise OptionValueError("output", "an empty path; name the directory that receives the runs")
 
@@ -105,24 +106,22 @@ def parse_run_options(data: Mapping[str, Any], where: Location) -> dict[str, Any
 class LoaderBudget:
     """What searches and trainings share about how much data they go through, and how it is loaded."""
 
-    epochs: int = option(10, "passes over the data")
-    batch_size: int = option(8, "images per step")
-    workers: int = option(0, "data loader worker processes (0: load in the main process)")
+    epochs: int = option(10, "passes over the data", ge=1, le=MAX_COUNT)
+    batch_size: int = option(8, "images per step", ge=1, le=MAX_COUNT)
+    workers: int = option(0, "data loader worker processes (0: load in the main process)", ge=0, le=MAX_THREADS)
     pin_memory: bool = option(False, "pin loader memory (faster host-to-GPU copies)")
-    steps_per_epoch: int | None = option(None, "cap on steps per epoch (null: one pass over the data)")
+    steps_per_epoch: int | None = option(None, "cap on steps per epoch (null: one pass over the data)", ge=1,
+                                         le=MAX_COUNT)
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.workers < 0:
-            raise ValueError("epochs and batch_size must be >= 1, workers >= 0")
-        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-            raise ValueError("steps_per_epoch must be >= 1 or null")
+        check_ranges(self)
 
 
 @dataclass(frozen=True)
 class BudgetConfig(LoaderBudget):
     """How much work a search may do."""
 
-    epochs: int = option(10, "search epochs (a strategy's warm-up epochs count among them)")
+    epochs: int = option(10, "search epochs (a strategy's warm-up epochs count among them)", ge=1, le=MAX_COUNT)
 
 
 @dataclass(frozen=True)

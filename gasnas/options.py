@@ -24,7 +24,8 @@ from typing import Any, Literal, TypeVar, Union
 
 from gasnas.errors import ConfigError, closest
 
-__all__ = ["option", "Location", "parse_options", "parse_value", "options_schema", "options_to_dict", "help_of"]
+__all__ = ["option", "Range", "range_of", "check_ranges", "OptionValueError", "Location", "parse_options", "parse_value", "options_schema",
+           "options_to_dict", "help_of"]
 
 T = TypeVar("T")
 KeyPath = tuple[str, ...]
@@ -32,14 +33,81 @@ KeyPath = tuple[str, ...]
 SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
-def option(default: Any = dataclasses.MISSING, help: str = "", *, factory: Any = dataclasses.MISSING) -> Any:
-    """A dataclass field with a help text (shown in the schema, the docs and ``gasnas init``)."""
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric option allows (``ge``/``gt``: lower bound, inclusive/exclusive; ``le``/``lt``: upper);
+    for a list or tuple option, every number in it."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+    def allows(self, x: float) -> bool:
+        return ((self.ge is None or x >= self.ge) and (self.gt is None or x > self.gt)
+                and (self.le is None or x <= self.le) and (self.lt is None or x < self.lt))
+
+    def describe(self) -> str:
+        """``"> 0"``, ``"in [0, 1]"``, ``"in (0, 1]"``..."""
+        low = f"[{_num(self.ge)}" if self.ge is not None else f"({_num(self.gt)}" if self.gt is not None else None
+        high = f"{_num(self.le)}]" if self.le is not None else f"{_num(self.lt)})" if self.lt is not None else None
+        if low and high:
+            return f"in {low}, {high}"
+        if low:
+            return f"{'>=' if self.ge is not None else '>'} {low[1:]}"
+        return f"{'<=' if self.le is not None else '<'} {high[:-1]}" if high else "any number"
+
+    def schema(self) -> dict[str, float]:
+        keys = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum", "lt": "exclusiveMaximum"}
+        return {keys[k]: getattr(self, k) for k in keys if getattr(self, k) is not None}
+
+
+def _num(x: float) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def option(default: Any = dataclasses.MISSING, help: str = "", *, factory: Any = dataclasses.MISSING,
+           ge: float | None = None, gt: float | None = None, le: float | None = None,
+           lt: float | None = None) -> Any:
+    """A dataclass field with a help text (shown in the schema, the docs and ``gasnas init``) and, for numbers,
+    the range it allows (``ge``, ``gt``, ``le``, ``lt``), checked when a config loads."""
+    metadata: dict[str, Any] = {"help": help}
+    if any(b is not None for b in (ge, gt, le, lt)):
+        metadata["range"] = Range(ge, gt, le, lt)
     if factory is not dataclasses.MISSING:
-        return field(default_factory=factory, metadata={"help": help})
+        return field(default_factory=factory, metadata=metadata)
     if isinstance(default, (list, dict, set)):
         value = default
-        return field(default_factory=lambda: type(value)(value), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
+        return field(default_factory=lambda: type(value)(value), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def range_of(f: dataclasses.Field) -> Range | None:
+    """The declared range of an option, if any."""
+    return f.metadata.get("range")
+
+
+def check_ranges(options: Any) -> None:
+    """Check an options instance against its fields' declared ranges (for ``__post_init__``: options built in
+    code, not from a config, get the same checks); raises :class:`OptionValueError` naming the option."""
+    for f in dataclasses.fields(options):
+        allowed, value = range_of(f), getattr(options, f.name)
+        if allowed is None or value is None or isinstance(value, bool):
+            continue
+        for x in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(x, (int, float)) and not isinstance(x, bool) and not allowed.allows(x):
+                raise OptionValueError(f.name, f"{x!r} is out of range: expected {allowed.describe()}")
+
+
+def _check_range(f: dataclasses.Field, value: Any, given: Any, path: KeyPath, where: Location) -> None:
+    """``value`` (parsed from ``given``) against the option's declared range."""
+    allowed = range_of(f)
+    if allowed is None or value is None or isinstance(value, bool):
+        return
+    pairs = zip(value, given) if isinstance(value, (list, tuple)) else [(value, given)]
+    for x, shown in pairs:
+        if isinstance(x, (int, float)) and not isinstance(x, bool) and not allowed.allows(x):
+            raise where.error(path, f"{shown!r} is out of range: expected {allowed.describe()}")
 
 
 class OptionValueError(ValueError):
@@ -189,6 +257,7 @@ def parse_options(cls: type[T], data: Any, path: KeyPath = (), where: Location |
                 # only `crop` given keeps that dataset's scale and flip), not the nested class's defaults
                 value = {**options_to_dict(f.default), **value}
             values[name] = parse_value(hints[name], value, (*path, name), where)
+            _check_range(f, values[name], value, (*path, name), where)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise where.error((*path, name), f"required option is missing ({help_of(f) or _type_name(hints[name])})")
     try:
@@ -243,6 +312,17 @@ def _schema_of(tp: Any) -> dict[str, Any]:
     return {bool: {"type": "boolean"}, int: {"type": "integer"}, float: {"type": "number"}, str: {"type": "string"}}[tp]
 
 
+def _apply_range(schema: dict[str, Any], bounds: dict[str, float]) -> None:
+    """Put ``bounds`` on the numeric parts of ``schema`` (through unions and arrays)."""
+    if schema.get("type") in ("integer", "number"):
+        schema.update(bounds)
+    for key in ("anyOf", "prefixItems"):
+        for sub in schema.get(key, []):
+            _apply_range(sub, bounds)
+    if isinstance(schema.get("items"), dict):
+        _apply_range(schema["items"], bounds)
+
+
 def options_schema(cls: type) -> dict[str, Any]:
     """The JSON schema of an options dataclass: types, defaults and help texts."""
     hints = typing.get_type_hints(cls)
@@ -252,6 +332,8 @@ def options_schema(cls: type) -> dict[str, Any]:
         if not f.init:
             continue
         prop = _schema_of(hints[f.name])
+        if range_of(f) is not None:
+            _apply_range(prop, range_of(f).schema())
         if help_of(f):
             prop["description"] = help_of(f)
         if f.default is not dataclasses.MISSING:

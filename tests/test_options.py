@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -121,3 +122,33 @@ def test_a_bug_in_an_options_check_is_named_not_a_crash():
 
     with pytest.raises(ConfigError, match=r"strategy.params: the checks of .*Buggy failed: ZeroDivisionError"):
         parse_options(Buggy, {}, ("strategy", "params"))
+
+
+@dataclass(frozen=True)
+class Ranged:
+    lr: float = option(0.1, "learning rate", gt=0)
+    share: float = option(0.5, "a share", ge=0, le=1)
+    epochs: int = option(3, "epochs", ge=1, le=10_000)
+    betas: tuple[float, float] = option((0.5, 0.9), "betas", ge=0, lt=1)
+    limit: float | None = option(None, "an optional limit", gt=0)
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"lr": 0}, "lr: 0 is out of range: expected > 0"),
+    ({"lr": -1e-3}, "lr: -0.001 is out of range: expected > 0"),
+    ({"share": 1.5}, "share: 1.5 is out of range: expected in [0, 1]"),
+    ({"epochs": 0}, "epochs: 0 is out of range: expected in [1, 10000]"),
+    ({"betas": [0.5, 1.0]}, "betas: 1.0 is out of range: expected in [0, 1)"),
+    ({"limit": -2}, "limit: -2 is out of range: expected > 0"),
+])
+def test_declared_ranges_are_checked_with_the_key_path(data, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_options(Ranged, data, ())
+    assert parse_options(Ranged, {"limit": None, "lr": "1e-4"}).lr == 1e-4
+
+
+def test_ranges_reach_the_schema():
+    props = options_schema(Ranged)["properties"]
+    assert props["lr"]["exclusiveMinimum"] == 0 and props["share"]["maximum"] == 1
+    assert props["betas"]["prefixItems"][1]["exclusiveMaximum"] == 1
+    assert {"type": "number", "exclusiveMinimum": 0} in props["limit"]["anyOf"]

@@ -56,11 +56,11 @@ _DOOR: dict[str, tuple[str, ...]] = {
                       "DuplicateComponentError", "IncompatibleComponentsError", "DataError", "CheckpointError",
                       "LatencyError", "MissingDependencyError", "DivergedError", "ensure_finite", "closest"),
     # options and configs
-    "gasnas.options": ("option", "OptionValueError", "Location", "parse_options", "options_to_dict",
-                       "options_schema", "help_of"),
+    "gasnas.options": ("option", "Range", "range_of", "check_ranges", "OptionValueError", "Location", "parse_options",
+                       "options_to_dict", "options_schema", "help_of"),
     "gasnas.config": ("SearchConfig", "ComponentConfig", "LatencyConfig", "BudgetConfig", "LoaderBudget",
-                      "RunOptions", "RUN_KEYS", "load_config", "read_yaml", "apply_overrides", "parse_component",
-                      "parse_run_options", "default_config_path", "check_device"),
+                      "RunOptions", "RUN_KEYS", "MAX_COUNT", "MAX_THREADS", "load_config", "read_yaml",
+                      "apply_overrides", "parse_component", "parse_run_options", "default_config_path", "check_device"),
     # runtime helpers
     "gasnas.engine": ("resolve_device",),
     "gasnas.seeding": ("derive_seed", "rng", "seed_everything", "rng_state", "set_rng_state", "random_state",

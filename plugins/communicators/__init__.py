@@ -6,21 +6,25 @@ from dataclasses import dataclass
 from typing import Literal
 
 from gasnas import hookimpl
-from gasnas.api import option
+from gasnas.api import check_ranges, option
 
 
 @dataclass(frozen=True)
 class GCNOptions:
     """GAS's GCN-guided module (GGM); the paper does not publish gamma or the embedding size: ours."""
 
-    gamma: float = option(0.5, "weight of the graph convolution's output added to alpha_k")
+    gamma: float = option(0.5, "weight of the graph convolution's output added to alpha_k (0: none; the learnt W "
+                               "carries the sign)", ge=0)
     learn_gamma: bool = option(False, "train gamma with the architecture parameters")
-    embedding: int = option(16, "size of the phi / phi' embeddings whose dot products give the adjacency")
+    embedding: int = option(16, "size of the phi / phi' embeddings whose dot products give the adjacency", ge=1)
     nodes: Literal["entries", "edges"] = option(
         "entries", "graph nodes: every (edge, op) entry of alpha (features: value, op and edge identity), "
                    "or every edge (features: its row of op logits)")
     previous: Literal["original", "communicated"] = option(
         "original", "read cell k-1's original alpha, or its already communicated alpha' (a chain)")
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
 
 
 @hookimpl

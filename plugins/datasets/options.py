@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gasnas.api import option
+from gasnas.api import MAX_COUNT, check_ranges, option
 
 __all__ = ["AugmentOptions", "DigitScenesOptions", "CityscapesOptions", "CamVidOptions"]
 
@@ -13,39 +13,39 @@ __all__ = ["AugmentOptions", "DigitScenesOptions", "CityscapesOptions", "CamVidO
 class AugmentOptions:
     """Training-time augmentation (evaluation never augments)."""
 
-    scale: tuple[float, float] = option((0.5, 2.0), "random scale range; [1, 1] switches scaling off")
+    scale: tuple[float, float] = option((0.5, 2.0), "random scale range; [1, 1] switches scaling off", gt=0)
     crop: tuple[int, int] | None = option((512, 1024), "random crop (height, width) after scaling, padded with "
                                                        "the ignore label where the image is smaller; null: the "
-                                                       "image's size before scaling")
+                                                       "image's size before scaling", ge=1)
     flip: bool = option(True, "random horizontal flips")
 
     def __post_init__(self) -> None:
+        check_ranges(self)
         low, high = self.scale
-        if not 0 < low <= high:
+        if low > high:
             raise ValueError(f"augment.scale must be [low, high] with 0 < low <= high, got {list(self.scale)}")
-        if self.crop is not None and min(self.crop) < 1:
-            raise ValueError(f"augment.crop must be positive (height, width), got {list(self.crop)}")
 
 
-def _check_size(size: tuple[int, int] | None, what: str = "size") -> None:
-    if size is not None and min(size) < 8:
-        raise ValueError(f"{what} must be (height, width) of at least 8 pixels each, got {list(size)}")
+#: the smallest image side (height or width) in pixels a dataset is resized to or generates
+MIN_SIDE = 8
 
 
 @dataclass(frozen=True)
 class DigitScenesOptions:
     """Street-like scenes of handwritten digits, generated on first use and cached."""
 
-    size: tuple[int, int] = option((128, 256), "scene (height, width) in pixels")
-    train_size: int = option(1000, "scenes in the train split")
-    val_size: int = option(200, "scenes in the val split")
-    test_size: int = option(200, "scenes in the test split")
-    seed: int = option(0, "generator seed: the same seed always gives the same scenes")
-    digits_per_scene: tuple[int, int] = option((4, 7), "fewest and most signs carrying a digit in a scene")
+    size: tuple[int, int] = option((128, 256), "scene (height, width) in pixels", ge=MIN_SIDE)
+    train_size: int = option(1000, "scenes in the train split", ge=1, le=MAX_COUNT)
+    val_size: int = option(200, "scenes in the val split", ge=1, le=MAX_COUNT)
+    test_size: int = option(200, "scenes in the test split", ge=1, le=MAX_COUNT)
+    seed: int = option(0, "generator seed: the same seed always gives the same scenes", ge=0)
+    digits_per_scene: tuple[int, int] = option((4, 7), "fewest and most signs carrying a digit in a scene", ge=0,
+                                               le=MAX_COUNT)
     sign_size: tuple[int, int] = option((32, 64), "smallest and largest sign height in pixels for 128-pixel high "
-                                                  "scenes (scaled with the scene height); a digit fills 65-80% of it")
-    empty_signs: int = option(1, "most blank signs (labelled background) in a scene")
-    distractors: int = option(4, "most digit-like strokes (labelled background) in a scene")
+                                                  "scenes (scaled with the scene height); a digit fills 65-80% of it",
+                                        ge=8)
+    empty_signs: int = option(1, "most blank signs (labelled background) in a scene", ge=0, le=MAX_COUNT)
+    distractors: int = option(4, "most digit-like strokes (labelled background) in a scene", ge=0, le=MAX_COUNT)
     cache_dir: str | None = option(None, "where generated scenes are cached; null: $GASNAS_CACHE_DIR/digit-scenes, "
                                          "else $XDG_CACHE_HOME/gasnas/digit-scenes, else ~/.cache/gasnas/digit-scenes")
     augment: AugmentOptions = option(AugmentOptions(scale=(0.75, 1.25), crop=(64, 128), flip=False),
@@ -54,17 +54,13 @@ class DigitScenesOptions:
                                      "shape")
 
     def __post_init__(self) -> None:
-        _check_size(self.size)
-        if min(self.train_size, self.val_size, self.test_size) < 1:
-            raise ValueError("train_size, val_size and test_size must be >= 1")
-        if not 0 <= self.digits_per_scene[0] <= self.digits_per_scene[1]:
+        check_ranges(self)
+        if self.digits_per_scene[0] > self.digits_per_scene[1]:
             raise ValueError(f"digits_per_scene must be [fewest, most] with 0 <= fewest <= most, "
                              f"got {list(self.digits_per_scene)}")
-        if not 8 <= self.sign_size[0] <= self.sign_size[1]:
+        if self.sign_size[0] > self.sign_size[1]:
             raise ValueError(f"sign_size must be [smallest, largest] with 8 <= smallest <= largest, "
                              f"got {list(self.sign_size)}")
-        if self.distractors < 0 or self.empty_signs < 0:
-            raise ValueError("distractors and empty_signs must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -73,11 +69,11 @@ class CityscapesOptions:
 
     root: str = option("data/cityscapes", "folder holding leftImg8bit/ and gtFine/")
     size: tuple[int, int] | None = option(None, "(height, width) images are resized to before augmentation and for "
-                                                "evaluation; null: the native 1024 x 2048")
+                                                "evaluation; null: the native 1024 x 2048", ge=MIN_SIDE)
     augment: AugmentOptions = option(AugmentOptions(), "training augmentation")
 
     def __post_init__(self) -> None:
-        _check_size(self.size)
+        check_ranges(self)
 
 
 @dataclass(frozen=True)
@@ -86,8 +82,9 @@ class CamVidOptions:
 
     root: str = option("data/camvid", "folder holding train/, trainannot/, val/, valannot/, test/, testannot/")
     size: tuple[int, int] | None = option(None, "(height, width) images are resized to before augmentation and for "
-                                                "evaluation; null: the native 360 x 480 (or 720 x 960)")
+                                                "evaluation; null: the native 360 x 480 (or 720 x 960)",
+                                          ge=MIN_SIDE)
     augment: AugmentOptions = option(AugmentOptions(crop=(360, 480)), "training augmentation")
 
     def __post_init__(self) -> None:
-        _check_size(self.size)
+        check_ranges(self)

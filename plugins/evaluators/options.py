@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gasnas.api import option
+from gasnas.api import check_ranges, option
 
 __all__ = ["SegmentationOptions"]
 
@@ -15,9 +15,11 @@ class SegmentationOptions:
 
     flip: bool = option(False, "also predict the mirrored image and average the two (flip evaluation)")
     scales: tuple[float, ...] = option((1.0,), "input scales whose predictions are averaged (multi-scale "
-                                               "evaluation); [1.0] is single-scale")
-    ignore_index: int | None = option(None, "label value that is not scored; null: the dataset's")
+                                               "evaluation); [1.0] is single-scale", gt=0)
+    ignore_index: int | None = option(None, "label value that is not scored; null: the dataset's (labels are 8-bit)",
+                                      ge=0, le=255)
 
     def __post_init__(self) -> None:
-        if not self.scales or min(self.scales) <= 0:
-            raise ValueError(f"scales must be a non-empty list of positive numbers, got {list(self.scales)}")
+        check_ranges(self)
+        if not self.scales:
+            raise ValueError("scales must be a non-empty list of positive numbers, got []")

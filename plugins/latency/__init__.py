@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from gasnas import hookimpl
-from gasnas.api import option
+from gasnas.api import MAX_COUNT, MAX_THREADS, check_ranges, option
 
 
 #: How ``gasnas latency check --sampler`` draws architectures (see ``gasnas_plugins.latency.fidelity``).
@@ -18,14 +18,14 @@ SAMPLERS = ("spread", "diverse", "uniform")
 class TimingOptions:
     """How a measurement is taken: medians over repeats, after warm-up, with a fixed thread count on CPU."""
 
-    warmup: int = option(10, "untimed runs before timing")
-    repeats: int = option(50, "timed runs; the median is kept")
-    threads: int | None = option(None, "CPU threads for the measurement (null: torch's default, fixed per table)")
+    warmup: int = option(10, "untimed runs before timing", ge=0, le=MAX_COUNT)
+    repeats: int = option(50, "timed runs; the median is kept", ge=1, le=MAX_COUNT)
+    threads: int | None = option(None, "CPU threads for the measurement (null: torch's default, fixed per table)",
+                                 ge=1, le=MAX_THREADS)
     dtype: Literal["fp32", "fp16"] = option("fp32", "precision (fp16 on CUDA only)")
 
     def __post_init__(self) -> None:
-        if self.warmup < 0 or self.repeats < 1:
-            raise ValueError("warmup must be >= 0 and repeats >= 1")
+        check_ranges(self)
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class LUTOptions(TimingOptions):
     calibrate: int = option(
         0, "when the table has no calibration for this space and input size: time this many architectures "
            "(spread over the space's range) end to end in the same runtime and fit one, kept in the table "
-           "(0: never; gasnas latency check --store-calibration fits one on demand)")
+           "(0: never; gasnas latency check --store-calibration fits one on demand)", ge=0, le=MAX_COUNT)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -55,7 +55,8 @@ class LUTOptions(TimingOptions):
 class WholeNetworkOptions(TimingOptions):
     """Times the whole derived network end to end."""
 
-    opset: int = option(17, "ONNX opset of the export (onnxruntime only)")
+    opset: int = option(17, "ONNX opset of the export (onnxruntime only)",
+                        ge=17)  # gasnas.runtime.export.MIN_OPSET (not imported: it imports torch)
     tensorrt: bool = option(True, "ask for TensorRT before CUDA on a GPU, when it loads (onnxruntime only)")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gasnas.api import option
+from gasnas.api import check_ranges, option
 
 __all__ = ["BiSeNetV1Options", "BiSeNetV2Options", "STDCOptions"]
 
@@ -20,29 +20,34 @@ WEIGHTS_HELP = ("path of a state dict (torch.save(model.state_dict(), path)) to 
 class BiSeNetV1Options:
     """BiSeNetV1: spatial path, context path with ARMs and global context, feature fusion module."""
 
-    spatial_channels: int = option(128, "channels of the spatial path's 1/8 output")
-    context_channels: int = option(128, "channels of the context path (ARM outputs, refine convs)")
-    ffm_reduction: int = option(1, "channel reduction inside the FFM attention (1 in the official TorchSeg code)")
-    head_channels: int = option(64, "mid channels of the main segmentation head")
-    aux_head_channels: int = option(128, "mid channels of the two auxiliary heads")
+    spatial_channels: int = option(128, "channels of the spatial path's 1/8 output", ge=1)
+    context_channels: int = option(128, "channels of the context path (ARM outputs, refine convs)", ge=1)
+    ffm_reduction: int = option(1, "channel reduction inside the FFM attention (1 in the official TorchSeg code)",
+                                ge=1)
+    head_channels: int = option(64, "mid channels of the main segmentation head", ge=1)
+    aux_head_channels: int = option(128, "mid channels of the two auxiliary heads", ge=1)
     aux_heads: bool = option(True, "build the two auxiliary heads on the context path (training only)")
     weights: str | None = option(None, WEIGHTS_HELP)
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
 
 
 @dataclass(frozen=True)
 class BiSeNetV2Options:
     """BiSeNetV2: detail branch, semantic branch, bilateral guided aggregation, booster heads."""
 
-    detail_channels: tuple[int, int, int] = option((64, 64, 128), "channels of detail stages S1, S2, S3")
+    detail_channels: tuple[int, int, int] = option((64, 64, 128), "channels of detail stages S1, S2, S3", ge=1)
     semantic_channels: tuple[int, int, int, int] = option(
-        (16, 32, 64, 128), "channels of the stem (S1-S2) and of semantic stages S3, S4, S5")
-    expansion: int = option(6, "expansion ratio of the gather-and-expand layers")
-    head_channels: int = option(1024, "mid channels of the main segmentation head")
-    aux_head_channels: int = option(128, "mid channels of the booster heads")
+        (16, 32, 64, 128), "channels of the stem (S1-S2) and of semantic stages S3, S4, S5", ge=1)
+    expansion: int = option(6, "expansion ratio of the gather-and-expand layers", ge=1)
+    head_channels: int = option(1024, "mid channels of the main segmentation head", ge=1)
+    aux_head_channels: int = option(128, "mid channels of the booster heads", ge=1)
     aux_heads: bool = option(True, "build the booster heads on S2, S3, S4 and S5_4 (training only)")
     weights: str | None = option(None, WEIGHTS_HELP)
 
     def __post_init__(self) -> None:
+        check_ranges(self)
         if self.detail_channels[-1] != self.semantic_channels[-1]:
             raise ValueError(f"the bilateral guided aggregation needs branches of equal width: detail_channels ends "
                              f"with {self.detail_channels[-1]}, semantic_channels with {self.semantic_channels[-1]}")
@@ -52,14 +57,18 @@ class BiSeNetV2Options:
 class STDCOptions:
     """STDC-Seg: STDC backbone, BiSeNet-style context path and FFM, detail head trained with BCE + Dice."""
 
-    base_channels: int = option(64, "backbone width: stages are base/2, base, 4*base, 8*base, 16*base channels")
-    context_channels: int = option(128, "channels of the context path (ARM outputs, refine convs)")
-    ffm_channels: int = option(256, "output channels of the feature fusion module")
-    ffm_reduction: int = option(4, "channel reduction inside the FFM attention")
-    head_channels: int = option(256, "mid channels of the main segmentation head")
-    aux_head_channels: int = option(64, "mid channels of the auxiliary and detail heads")
+    base_channels: int = option(64, "backbone width: stages are base/2, base, 4*base, 8*base, 16*base channels",
+                                ge=2)  # the stem's first conv has base // 2 channels
+    context_channels: int = option(128, "channels of the context path (ARM outputs, refine convs)", ge=1)
+    ffm_channels: int = option(256, "output channels of the feature fusion module", ge=1)
+    ffm_reduction: int = option(4, "channel reduction inside the FFM attention", ge=1)
+    head_channels: int = option(256, "mid channels of the main segmentation head", ge=1)
+    aux_head_channels: int = option(64, "mid channels of the auxiliary and detail heads", ge=1)
     aux_heads: bool = option(True, "build the two auxiliary heads on the context path (training only)")
     detail_head: bool = option(True, "build the detail head on stage 3 and add the detail loss (training only)")
-    aux_weight: float = option(1.0, "weight of each auxiliary cross-entropy term (1.0 in the official code)")
-    detail_weight: float = option(1.0, "weight of the detail BCE and of the detail Dice term")
+    aux_weight: float = option(1.0, "weight of each auxiliary cross-entropy term (1.0 in the official code)", ge=0)
+    detail_weight: float = option(1.0, "weight of the detail BCE and of the detail Dice term", ge=0)
     weights: str | None = option(None, WEIGHTS_HELP)
+
+    def __post_init__(self) -> None:
+        check_ranges(self)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from gasnas import hookimpl
-from gasnas.api import option
+from gasnas.api import check_ranges, option
 
 
 @dataclass(frozen=True)
@@ -22,14 +22,13 @@ class DeviceTableOptions:
     untimed: Literal["error", "macs"] = option(
         "error", "blocks missing from the table: an error, or launch_ms + their MACs at gmacs_per_s (a rough "
                  "stand-in while you measure)")
-    gmacs_per_s: float = option(10.0, "throughput assumed for untimed blocks")
-    launch_ms: float = option(0.02, "fixed cost assumed for each untimed block")
+    gmacs_per_s: float = option(10.0, "throughput assumed for untimed blocks", gt=0)
+    launch_ms: float = option(0.02, "fixed cost assumed for each untimed block", ge=0)
     exclude_zero: bool = option(True, "expected latency over the non-zero operations of each choice, as the "
                                       "lookup table does")
 
     def __post_init__(self) -> None:
-        if self.gmacs_per_s <= 0 or self.launch_ms < 0:
-            raise ValueError("gmacs_per_s must be > 0 and launch_ms >= 0")
+        check_ranges(self)  # the ranges declared above, for options built in code too
 
 
 @hookimpl

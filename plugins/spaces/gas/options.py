@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
-from gasnas.api import option
+from gasnas.api import MAX_COUNT, check_ranges, option
 
 __all__ = ["GasSpaceOptions", "GasSpec", "PRESETS", "OPS", "resolve"]
 
@@ -61,18 +61,22 @@ class GasSpaceOptions:
     """GAS's cell-independent space: stem -> L cells, each with its own architecture -> head."""
 
     preset: Literal["gas-tiny", "gas-paper"] = option("gas-tiny", "preset the other options start from")
-    cells: int | None = option(None, "L: number of cells (null: preset)")
-    nodes: int | None = option(None, "B: intermediate nodes per cell (null: preset)")
-    channels: int | None = option(None, "channels of the first cells; doubled at each reduction (null: preset)")
-    stem_channels: tuple[int, int, int] | None = option(None, "widths of the 3 stem convolutions (null: preset)")
-    reductions: tuple[int, ...] | None = option(None, "indices of the reduction cells (null: preset)")
-    output_stride: int | None = option(None, "input size / head input size: 8, 16 or 32 (null: preset)")
+    cells: int | None = option(None, "L: number of cells (null: preset)", ge=1, le=MAX_COUNT)
+    nodes: int | None = option(None, "B: intermediate nodes per cell (null: preset)", ge=1, le=MAX_COUNT)
+    channels: int | None = option(None, "channels of the first cells; doubled at each reduction (null: preset)",
+                                  ge=1)
+    stem_channels: tuple[int, int, int] | None = option(None, "widths of the 3 stem convolutions (null: preset)",
+                                                        ge=1)
+    reductions: tuple[int, ...] | None = option(None, "indices of the reduction cells (null: preset)", ge=0)
+    output_stride: int | None = option(None, "input size / head input size: 8, 16 or 32 (null: preset)",
+                                       ge=2)  # the stem alone strides 2, 4 or 8
     head: Literal["aspp", "simple"] | None = option(None, "segmentation head (null: preset)")
-    head_channels: int | None = option(None, "width of the head (null: preset)")
-    aspp_rates: tuple[int, ...] | None = option(None, "dilation rates of the light ASPP (null: preset)")
+    head_channels: int | None = option(None, "width of the head (null: preset)", ge=1)
+    aspp_rates: tuple[int, ...] | None = option(None, "dilation rates of the light ASPP (null: preset)", ge=1)
     ops: tuple[str, ...] | None = option(None, "candidate operations, a subset of GAS's 8 (null: all)")
 
     def __post_init__(self) -> None:
+        check_ranges(self)
         resolve(self)  # cross-field checks surface as config errors
 
 
@@ -82,8 +86,6 @@ def resolve(options: GasSpaceOptions) -> GasSpec:
     overrides = {f.name: getattr(options, f.name) for f in dataclasses.fields(GasSpec)
                  if getattr(options, f.name, None) is not None}
     spec = dataclasses.replace(base, **overrides)
-    if spec.cells < 1 or spec.nodes < 1 or spec.channels < 1 or spec.head_channels < 1:
-        raise ValueError("cells, nodes, channels and head_channels must be >= 1")
     if any(not 0 <= r < spec.cells for r in spec.reductions) or len(set(spec.reductions)) != len(spec.reductions):
         raise ValueError(f"reductions {list(spec.reductions)} must be distinct cell indices in [0, {spec.cells})")
     stem = spec.output_stride // 2 ** len(spec.reductions)

@@ -14,8 +14,8 @@ from typing import Any
 
 from torch import nn
 
+from gasnas.api import Categorical, CategoricalMultiple, Mutable
 from gasnas.api.space import Block, CostTerm, SearchSpace
-from gasnas.mutable import Categorical, CategoricalMultiple, Mutable
 from gasnas_plugins.spaces.gas.cells import Preprocess, Projection, edge_key, input_label, op_label
 from gasnas_plugins.spaces.gas.network import GasNetwork, GasSupernet, Stem, genotype_of, log10_size, make_head, plan_cells
 from gasnas_plugins.spaces.gas.ops import is_free, make_op

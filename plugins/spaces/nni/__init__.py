@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gasnas import hookimpl
-from gasnas.options import option
-from gasnas.registry import NNI, SAMPLING, SUPERNET
+from gasnas.api import NNI, SAMPLING, SUPERNET, option
 
 _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 

@@ -21,10 +21,11 @@ from typing import Any
 
 from torch import nn
 
+from gasnas.api import (
+    Categorical, CategoricalMultiple, ConfigError, IncompatibleComponentsError, Mutable, SampleValidationError, closest,
+    load_object,
+)
 from gasnas.api.space import CostTerm, SearchSpace
-from gasnas.errors import ConfigError, IncompatibleComponentsError, closest
-from gasnas.mutable import Categorical, CategoricalMultiple, Mutable, SampleValidationError
-from gasnas.registry import load_object
 from gasnas_plugins.nni_support import nas_nn, quiet, require
 from gasnas_plugins.spaces.nni import NniSpaceOptions
 

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from gasnas.api import LatencyError
 from gasnas.api.space import Block, CostTerm
-from gasnas.errors import LatencyError
 from gasnas_plugins.spaces.nni.mixed import MaskedLayer, MixedCell, MixedLayer, MixedRepeat
 from gasnas_plugins.spaces.nni.relax import Site
 

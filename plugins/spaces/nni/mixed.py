@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from gasnas.errors import IncompatibleComponentsError
+from gasnas.api import IncompatibleComponentsError
 from gasnas_plugins.nni_support import require
 
 __all__ = ["MixingState", "ValueSite", "MixedLayer", "MixedInput", "MixedRepeat", "MixedCell", "MaskedLayer",

@@ -26,8 +26,8 @@ from typing import Any
 
 from torch import nn
 
+from gasnas.api import IncompatibleComponentsError
 from gasnas.api.space import RelaxedChoice
-from gasnas.errors import IncompatibleComponentsError
 from gasnas_plugins.nni_support import nas_nn, require
 from gasnas_plugins.spaces.nni.mixed import (MaskedLayer, MixedCell, MixedInput, MixedLayer, MixedRepeat, MixingState,
                                              ValueSite, edge_key, group_of)

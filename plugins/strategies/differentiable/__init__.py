@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from gasnas import hookimpl
-from gasnas.options import option
-from gasnas.registry import SUPERNET
+from gasnas.api import MAX_COUNT, SUPERNET, option
 from gasnas_plugins.strategies.options import SupernetTrainingOptions
 
 LATENCY_LOSSES = ("linear", "log_ratio", "hinge", "absolute", "lagrangian")
@@ -29,54 +28,45 @@ class DifferentiableOptions(SupernetTrainingOptions):
                    "architecture's gradient by the score function over `paths` paths run on one batch "
                    "(ProxylessNAS / TuNAS REINFORCE). hard_gumbel and sampled compute one candidate per choice: "
                    "a step costs about one network")
-    paths: int = option(4, "sampled: paths drawn per architecture step, each run on the same batch (forward only)")
-    tau_start: float = option(1.0, "Gumbel-softmax temperature at the first search epoch")
-    tau_end: float = option(0.2, "temperature at the last epoch (exponential decay in between)")
+    paths: int = option(4, "sampled: paths drawn per architecture step, each run on the same batch (forward only)",
+                        ge=2, le=1024)
+    tau_start: float = option(1.0, "Gumbel-softmax temperature at the first search epoch", gt=0, le=1000)
+    tau_end: float = option(0.2, "temperature at the last epoch (exponential decay in between)", gt=0, le=1000)
     warmup_epochs: int | None = option(
         None, "epochs that train the supernet weights only (architecture frozen; hard_gumbel: uniform paths); "
-              "null: warmup_fraction of budget.epochs")
-    warmup_fraction: float = option(0.4, "the warm-up's share of budget.epochs when warmup_epochs is null")
+              "null: warmup_fraction of budget.epochs", ge=0, le=MAX_COUNT)
+    warmup_fraction: float = option(0.4, "the warm-up's share of budget.epochs when warmup_epochs is null", ge=0,
+                                    lt=1)
     warmup_paths: Literal["single", "relaxed"] = option(
         "single", "what a warm-up step trains: single: one uniformly sampled candidate per choice (single-path, "
                   "every candidate trained alike, at the cost of one network); relaxed: the relaxation at uniform "
                   "architecture parameters (every candidate, every step)")
     bilevel: bool = option(True, "first-order bi-level: weights on one half of the train split, architecture "
                                  "on the other; false: one loss and one batch for both")
-    arch_lr: float = option(3e-3, "Adam learning rate of the architecture parameters (and communicator)")
-    arch_betas: tuple[float, float] = option((0.5, 0.999), "Adam betas of the architecture optimiser")
-    arch_weight_decay: float = option(1e-3, "weight decay of the architecture parameters")
+    arch_lr: float = option(3e-3, "Adam learning rate of the architecture parameters (and communicator)", gt=0,
+                            le=10)
+    arch_betas: tuple[float, float] = option((0.5, 0.999), "Adam betas of the architecture optimiser", ge=0, lt=1)
+    arch_weight_decay: float = option(1e-3, "weight decay of the architecture parameters", ge=0, le=1)
     beta: float = option(0.0, "weight of the latency term in L = CE + beta * f(E[LAT]) (lagrangian: the "
-                              "multiplier it starts from; the term is on whenever there is a target)")
+                              "multiplier it starts from; the term is on whenever there is a target)", ge=0,
+                         le=1e6)
     latency_loss: Literal["linear", "log_ratio", "hinge", "absolute", "lagrangian"] = option(
         "lagrangian", "f: linear: E/ref (a constant push, no target); log_ratio: log(E/T); hinge: max(0, E/T - 1); "
                       "absolute: |E/T - 1| (pulls toward T from both sides); lagrangian: lambda (E/T - 1) with "
                       "lambda >= 0 raised while E > T and lowered while E < T (a constraint E <= T). T is the "
                       "latency target (latency.target or target_relative); ref is T, else the space's median")
-    dual_lr: float = option(1.0, "lagrangian: how fast lambda moves, per architecture step, per unit of E/T - 1")
+    dual_lr: float = option(1.0, "lagrangian: how fast lambda moves, per architecture step, per unit of E/T - 1",
+                            ge=0, le=1e6)
     derivation: Literal["target", "limit", "argmax"] = option(
         "target", "with a latency target: target: the most probable architecture as close to the target as it "
                   "allows from below (log-probability traded against estimated latency); limit: the most probable "
                   "one under the target; argmax: ignore the target. Without a target: argmax")
     max_skips: int | None = option(
         2, "at most this many skip connections (candidates named skip_connect) per cell of a derived architecture: "
-           "P-DARTS' cap against skip collapse, applied at derivation (null: no cap)")
-    top_k: int = option(5, "how many architectures to derive, ranked by probability")
-    val_batches: int | None = option(4, "validation batches per epoch for the supernet's val mIoU (null: all)")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.tau_start <= 0 or self.tau_end <= 0:
-            raise ValueError("tau_start and tau_end must be > 0")
-        if (self.warmup_epochs is not None and self.warmup_epochs < 0) or self.top_k < 1 or self.beta < 0:
-            raise ValueError("warmup_epochs and beta must be >= 0, top_k >= 1")
-        if not 0 <= self.warmup_fraction < 1:
-            raise ValueError("warmup_fraction must be in [0, 1)")
-        if self.dual_lr < 0:
-            raise ValueError("dual_lr must be >= 0")
-        if self.max_skips is not None and self.max_skips < 0:
-            raise ValueError("max_skips must be >= 0 (null: no cap)")
-        if self.paths < 2:
-            raise ValueError("paths must be >= 2 (each path's baseline is the others' mean)")
+           "P-DARTS' cap against skip collapse, applied at derivation (null: no cap)", ge=0, le=MAX_COUNT)
+    top_k: int = option(5, "how many architectures to derive, ranked by probability", ge=1, le=1000)
+    val_batches: int | None = option(4, "validation batches per epoch for the supernet's val mIoU (null: all)",
+                                      ge=1, le=MAX_COUNT)
 
     def warmup_of(self, epochs: int) -> int:
         """Warm-up epochs within a budget of ``epochs``."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gasnas.errors import ConfigError
+from gasnas.api import ConfigError
 from gasnas_plugins.strategies.differentiable import TARGET_LOSSES
 
 __all__ = ["latency_term", "Multiplier"]

@@ -23,11 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gasnas.api import ConfigError, LatencyError, SearchContext, SearchResult, ensure_finite
 from gasnas.api.model import as_output
 from gasnas.api.strategy import SearchStrategy
-from gasnas.engine import SearchContext
-from gasnas.errors import ConfigError, LatencyError, ensure_finite
-from gasnas.run import SearchResult
 from gasnas_plugins.strategies.derivation import Cap, derive_distinct, derive_for_latency
 from gasnas_plugins.strategies.differentiable import TARGET_LOSSES, DifferentiableOptions
 from gasnas_plugins.strategies.differentiable.losses import Multiplier, latency_term

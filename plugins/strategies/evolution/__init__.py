@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from gasnas import hookimpl
-from gasnas.options import option
-from gasnas.registry import SAMPLING, SUPERNET
+from gasnas.api import MAX_COUNT, SAMPLING, SUPERNET, OptionValueError, option
 from gasnas_plugins.strategies.options import SupernetTrainingOptions
 
 log = logging.getLogger(__name__)
@@ -25,38 +24,38 @@ class EvolutionOptions(SupernetTrainingOptions):
     """
 
     generations: int = option(2, "epochs of evolution at the end of budget.epochs: the first evaluates the random "
-                                 "initial population, each later one `population` children")
+                                 "initial population, each later one `population` children", ge=1, le=MAX_COUNT)
     path_sampling: Literal["uniform", "under_limit"] = option(
         "uniform", "paths trained in the supernet: uniform over the space, or only those under the latency limit")
-    population: int = option(16, "architectures alive in the population (regularized evolution's P)")
-    sample_size: int = option(4, "architectures drawn from the population to pick a parent (tournament, S)")
-    mutation_prob: float = option(0.1, "probability that a child changes each choice (at least one changes)")
+    population: int = option(16, "architectures alive in the population (regularized evolution's P)", ge=2,
+                             le=MAX_COUNT)
+    sample_size: int = option(4, "architectures drawn from the population to pick a parent (tournament, S)", ge=1,
+                              le=MAX_COUNT)
+    mutation_prob: float = option(0.1, "probability that a child changes each choice (at least one changes)", ge=0,
+                                  le=1)
     latency_limit: float | None = option(
         None, "deprecated: the hard limit is the latency target (latency.target, in the estimator's unit, or "
               "latency.target_relative), the one name every strategy reads; without a target, the "
-              "`limit_quantile` of the estimated latency of random architectures")
-    limit_quantile: float = option(0.5, "quantile of random architectures' latency used when no limit is set")
-    limit_samples: int = option(32, "random architectures whose latency sets the limit when none is given")
-    max_tries: int = option(200, "random or mutated architectures tried to find one under the limit")
+              "`limit_quantile` of the estimated latency of random architectures", gt=0)
+    limit_quantile: float = option(0.5, "quantile of random architectures' latency used when no limit is set",
+                                   gt=0, le=1)
+    limit_samples: int = option(32, "random architectures whose latency sets the limit when none is given",
+                               ge=1, le=MAX_COUNT)
+    max_tries: int = option(200, "random or mutated architectures tried to find one under the limit", ge=1,
+                            le=MAX_COUNT)
     fitness: Literal["metric", "loss"] = option(
         "metric", "what ranks candidates: metric: the evaluator's val metric of their path, the val cross-entropy "
                   "breaking ties; loss: the val cross-entropy (then the metric), which tells the paths of a young "
                   "supernet apart where the metric cannot, but on digit-scenes picked a worse network")
-    bn_batches: int = option(2, "train batches that recalibrate each candidate's BN statistics before scoring")
-    val_batches: int | None = option(2, "val batches that score each candidate (null: the whole val split)")
+    bn_batches: int = option(2, "train batches that recalibrate each candidate's BN statistics before scoring",
+                             ge=0, le=MAX_COUNT)
+    val_batches: int | None = option(2, "val batches that score each candidate (null: the whole val split)",
+                                      ge=1, le=MAX_COUNT)
 
     def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.generations < 1 or self.population < 2 or self.limit_samples < 1 or self.max_tries < 1:
-            raise ValueError("generations, limit_samples and max_tries must be >= 1, population >= 2")
-        if not 1 <= self.sample_size <= self.population:
-            raise ValueError("sample_size must be between 1 and population")
-        if not 0 <= self.mutation_prob <= 1 or not 0 < self.limit_quantile <= 1:
-            raise ValueError("mutation_prob must be in [0, 1], limit_quantile in (0, 1]")
-        if self.bn_batches < 0 or (self.val_batches is not None and self.val_batches < 1):
-            raise ValueError("bn_batches must be >= 0, val_batches >= 1 or null")
-        if self.latency_limit is not None and self.latency_limit <= 0:
-            raise ValueError("latency_limit must be > 0 or null")
+        super().__post_init__()  # the declared ranges
+        if self.sample_size > self.population:
+            raise OptionValueError("sample_size", f"{self.sample_size} exceeds population ({self.population})")
 
     def check_config(self, config) -> Iterator[tuple[str, str]]:
         """Rules across sections, checked when the config loads."""

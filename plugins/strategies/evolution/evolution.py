@@ -13,8 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from gasnas.errors import LatencyError
-from gasnas.mutable import Mutable
+from gasnas.api import LatencyError, Mutable
 
 __all__ = ["Candidate", "Proposer", "RegularizedEvolution", "pareto_front", "sample_key", "mutate"]
 

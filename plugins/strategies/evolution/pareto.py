@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from gasnas.io import atomic_write_text
+from gasnas.api import atomic_write_text
 from gasnas_plugins.strategies.evolution.evolution import Candidate
 
 __all__ = ["write_front", "draw_front"]

@@ -17,12 +17,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from gasnas.api import (
+    ConfigError, LatencyError, SearchContext, SearchResult, ensure_finite, random_state, restore_random, rng,
+)
 from gasnas.api.model import as_output
 from gasnas.api.strategy import SearchStrategy
-from gasnas.engine import SearchContext
-from gasnas.errors import ConfigError, LatencyError, ensure_finite
-from gasnas.run import SearchResult
-from gasnas.seeding import random_state, restore_random, rng
 from gasnas_plugins.strategies.evolution import EvolutionOptions
 from gasnas_plugins.strategies.evolution.evolution import Proposer, RegularizedEvolution, pareto_front
 from gasnas_plugins.strategies.evolution.pareto import draw_front, write_front

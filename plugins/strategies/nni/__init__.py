@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from gasnas import hookimpl
-from gasnas.options import option
-from gasnas.registry import NNI, SAMPLING
+from gasnas.api import MAX_COUNT, NNI, SAMPLING, option
 from gasnas_plugins.strategies.options import SupernetWeightOptions
 
 #: NNI strategies that train one weight-sharing supernet (need a space with an NNI form: capability ``nni``)
@@ -33,24 +32,23 @@ class NniStrategyOptions(SupernetWeightOptions):
                                         "0.01} or {population_size: 8, sample_size: 4}")
     # the weights' options of SupernetWeightOptions, with DARTS' SGD defaults
     weight_lr: float = option(0.05, "SGD learning rate of the network weights (cosine schedule), as the "
-                                    "differentiable strategy")
-    weight_lr_min: float = option(1e-3, "final learning rate of the weights")
-    weight_decay: float = option(3e-4, "weight decay of the weights")
-    top_k: int = option(5, "multi-trial: the best trained networks to return (NNI's one-shot export gives one)")
-    trials: int = option(10, "multi-trial: networks to train and score")
+                                    "differentiable strategy", gt=0, le=10)
+    weight_lr_min: float = option(1e-3, "final learning rate of the weights", ge=0, le=10)
+    weight_decay: float = option(3e-4, "weight decay of the weights", ge=0, le=1)
+    top_k: int = option(5, "multi-trial: the best trained networks to return (NNI's one-shot export gives one)",
+                        ge=1, le=1000)
+    trials: int = option(10, "multi-trial: networks to train and score", ge=1, le=MAX_COUNT)
     trial_epochs: int = option(1, "multi-trial: epochs each network trains from scratch (steps capped by "
-                                  "budget.steps_per_epoch)")
+                                  "budget.steps_per_epoch)", ge=1, le=MAX_COUNT)
     penalty: float = option(0.0, "one-shot DARTS/GumbelDARTS: scale of NNI's ProfilerPenalty on the config's "
                                  "block-table latency estimator. NNI 3.0 computes it from detached probabilities, "
-                                 "so it does not move the architecture; kept to compare like for like")
-    val_batches: int | None = option(4, "validation batches scored by the gasnas evaluator (null: all)")
+                                 "so it does not move the architecture; kept to compare like for like", ge=0,
+                             le=1e6)
+    val_batches: int | None = option(4, "validation batches scored by the gasnas evaluator (null: all)", ge=1,
+                                     le=MAX_COUNT)
 
     def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.trials < 1 or self.trial_epochs < 1 or self.top_k < 1:
-            raise ValueError("trials, trial_epochs and top_k must be >= 1")
-        if self.penalty < 0:
-            raise ValueError("penalty must be >= 0")
+        super().__post_init__()  # the declared ranges
         if self.penalty > 0 and self.algorithm not in ("DARTS", "GumbelDARTS"):
             raise ValueError(f"penalty: NNI's {self.algorithm} takes no latency penalty (DARTS and GumbelDARTS do)")
 

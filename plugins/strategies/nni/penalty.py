@@ -18,8 +18,8 @@ from typing import Any
 from nni.mutable.symbol import SymbolicExpression
 from nni.nas.profiler import ExpressionProfiler
 
+from gasnas.api import LatencyError
 from gasnas.api.space import SearchSpace
-from gasnas.errors import LatencyError
 from gasnas_plugins.strategies.nni.spaces import nni_choice
 
 __all__ = ["GasnasCostProfiler", "latency_profiler"]

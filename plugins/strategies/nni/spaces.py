@@ -21,9 +21,8 @@ from typing import Any
 
 from torch import nn
 
+from gasnas.api import Categorical, CategoricalMultiple, IncompatibleComponentsError
 from gasnas.api.space import SearchSpace
-from gasnas.errors import IncompatibleComponentsError
-from gasnas.mutable import Categorical, CategoricalMultiple
 from gasnas_plugins.nni_support import nas_nn, require
 
 __all__ = ["nni_model_space", "nni_choice", "SampledModelSpace"]

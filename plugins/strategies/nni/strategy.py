@@ -21,10 +21,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from gasnas.api import CheckpointError, ConfigError, IncompatibleComponentsError, SearchContext, SearchResult, closest
 from gasnas.api.strategy import SearchStrategy
-from gasnas.engine import SearchContext
-from gasnas.errors import CheckpointError, ConfigError, IncompatibleComponentsError, closest
-from gasnas.run import SearchResult
 from gasnas_plugins.nni_support import quiet, require
 from gasnas_plugins.strategies.nni import ONE_SHOT, NniStrategyOptions
 

@@ -19,8 +19,8 @@ import torch
 from nni.nas.evaluator.pytorch.lightning import LightningModule
 from torch import Tensor, nn
 
+from gasnas.api import SearchContext
 from gasnas.api.model import as_output
-from gasnas.engine import SearchContext
 from gasnas_plugins.strategies.nni import NniStrategyOptions
 
 __all__ = ["SegmentationModule", "EpochReport", "train_and_score", "score", "make_optimizer"]
