@@ -348,33 +348,34 @@ class Engine:
 
     def _crash(self, exc: BaseException) -> PluginError:
         """A :class:`PluginError` for an unexpected exception during the search: it names the component whose
-        code raised it (the innermost frame in a configured component's package; else the strategy), the run
-        directory and its last checkpoint."""
+        code raised it (the innermost frame in a configured component's package), else the plugin whose module
+        raised it (an event hook), else the strategy; and the run directory and its last checkpoint."""
         from gasnas.registry import REGISTRY_TYPES
 
-        packages = []  # (package, section, component), the strategy first
+        owners = []  # (package or module, description), the strategy first
         for section in ("strategy", "space", "latency", "evaluator", "dataset", "communicator"):
             value = getattr(self.config, section)
             if value is not None:
-                component = self.pm.registry(value.kind).get(value.name)
-                packages.append((component.module.rpartition(".")[0] or component.module, section, component))
+                c = self.pm.registry(value.kind).get(value.name)
+                owners.append((c.module.rpartition(".")[0] or c.module,
+                               f"plugin '{c.plugin}' ({REGISTRY_TYPES[c.kind].noun} '{c.name}', section {section})"))
+        hooks = [(info.module, f"plugin '{info.name}' ({info.module})") for info in self.pm.plugins.values()]
         modules, tb = [], exc.__traceback__
         while tb is not None:
             modules.append(str(tb.tb_frame.f_globals.get("__name__", "")))
             tb = tb.tb_next
-        _, section, component = packages[0]
-        for module in reversed(modules):  # the innermost frame that belongs to a component
-            owners = [p for p in packages if module == p[0] or module.startswith(p[0] + ".")]
-            if owners:
-                _, section, component = max(owners, key=lambda p: len(p[0]))
+        culprit = owners[0][1]
+        for module in reversed(modules):  # the innermost frame that belongs to a component, else to a plugin
+            hits = [o for o in owners if module == o[0] or module.startswith(o[0] + ".")] or \
+                [o for o in hooks if module == o[0]]
+            if hits:
+                culprit = max(hits, key=lambda o: len(o[0]))[1]
                 break
         checkpoint = self.run_dir.checkpoint_file
         kept = (f"its last checkpoint is kept (resume with gasnas search --resume {self.run_dir.path})"
                 if checkpoint.exists() else "no epoch had finished, so there is no checkpoint to resume")
-        return PluginError(
-            f"plugin '{component.plugin}' ({REGISTRY_TYPES[component.kind].noun} '{component.name}', section "
-            f"{section}) crashed during the search in {self.run_dir.path}: {type(exc).__name__}: {exc}; {kept}; "
-            "run with --debug for the traceback")
+        return PluginError(f"{culprit} crashed during the search in {self.run_dir.path}: {type(exc).__name__}: "
+                           f"{exc}; {kept}; run with --debug for the traceback")
 
     def reference_latency(self, input_shape: tuple[int, ...]) -> float:
         """The median estimated latency of :data:`REFERENCE_SAMPLES` random architectures of the space (seeded by

@@ -174,7 +174,7 @@ def test_bad_options_are_config_errors():
 
     with pytest.raises(ConfigError, match="digits_per_scene must be"):
         parse_options(DigitScenesOptions, {"digits_per_scene": [5, 2]})
-    with pytest.raises(ConfigError, match="size must be"):
+    with pytest.raises(ConfigError, match=r"size: 4 is out of range: expected >= 8"):
         parse_options(DigitScenesOptions, {"size": [4, 64]})
     with pytest.raises(ConfigError, match="sign_size must be"):
         parse_options(DigitScenesOptions, {"sign_size": [64, 32]})

@@ -113,5 +113,7 @@ def test_bad_scales_are_refused():
     from gasnas.errors import ConfigError
     from gasnas.options import parse_options
 
-    with pytest.raises(ConfigError, match="scales must be a non-empty list of positive numbers"):
+    with pytest.raises(ConfigError, match=r"scales: 0 is out of range: expected > 0"):
         parse_options(SegmentationOptions, {"scales": [0.5, 0]})
+    with pytest.raises(ConfigError, match="scales must be a non-empty list of positive numbers"):
+        parse_options(SegmentationOptions, {"scales": []})

@@ -7,6 +7,7 @@ import pytest
 from gasnas import hookimpl
 from gasnas.config import load_config
 from gasnas.engine import Engine
+from gasnas.errors import PluginError
 from gasnas.reporting import NullReporter
 
 from examples_support import require_installed
@@ -63,8 +64,10 @@ def test_filters_by_latency_ranks_by_score_and_resumes(gas_config, register, pm)
 
     register(InterruptAfterFirstEpoch(), name="interrupt")
     interrupted = Engine(load_config(gas_config, [*overrides, "name=interrupted"]), reporter=NullReporter())
-    with pytest.raises(Interrupt):
+    with pytest.raises(PluginError, match=r"plugin 'interrupt' \(.*\) crashed during the search in .*: Interrupt"
+                                          r".*its last checkpoint is kept") as crash:
         interrupted.run()
+    assert isinstance(crash.value.__cause__, Interrupt)
     pm.remove("interrupt")
     resumed = Engine.resume(interrupted.run_dir.path, reporter=NullReporter()).run()
     assert [a.id for a in resumed.architectures] == [a.id for a in full.architectures]
