@@ -20,7 +20,8 @@ import yaml
 
 from gasnas.errors import ConfigError, IncompatibleComponentsError, UnknownComponentError, closest
 from gasnas.options import (
-    SCIENTIFIC, KeyPath, Location, OptionValueError, check_ranges, option, options_schema, options_to_dict, parse_options,
+    SCIENTIFIC, KeyPath, Location, OptionValueError, check_ranges, option, options_schema, options_to_dict,
+    parse_options,
 )
 
 if TYPE_CHECKING:

@@ -36,8 +36,8 @@ if TYPE_CHECKING:
     from gasnas.api.latency import ExpectedLatency, LatencyEstimator
     from gasnas.api.space import RelaxedChoice, SearchSpace
 
-__all__ = ["Engine", "EngineContext", "SearchContext", "seed_everything", "resolve_device", "rng_state", "set_rng_state",
-           "REFERENCE_SAMPLES"]
+__all__ = ["Engine", "EngineContext", "SearchContext", "seed_everything", "resolve_device", "rng_state",
+           "set_rng_state", "REFERENCE_SAMPLES"]
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from typing import Any, Literal, TypeVar, Union
 
 from gasnas.errors import ConfigError, closest
 
-__all__ = ["option", "Range", "range_of", "check_ranges", "OptionValueError", "Location", "parse_options", "parse_value", "options_schema",
-           "options_to_dict", "help_of"]
+__all__ = ["option", "Range", "range_of", "check_ranges", "OptionValueError", "Location", "parse_options", "parse_value",
+           "options_schema", "options_to_dict", "help_of"]
 
 T = TypeVar("T")
 KeyPath = tuple[str, ...]

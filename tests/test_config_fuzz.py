@@ -207,3 +207,13 @@ def test_scientific_notation_is_accepted_in_files_and_on_the_command_line(cli, t
     result = cli("config", "check", str(path), "--set", "strategy.params.weight_lr=1e-4")
     assert result.exit_code == 0, result.output
     assert "weight_lr: 0.0001" in result.output
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["benchmark", "gas-tiny", "--threads", "1000000000000"], "--threads"),
+    (["benchmark", "gas-tiny", "--repeats", "0"], "--repeats"),
+    (["compare", "--warmup", "-1"], "--warmup"),
+])
+def test_numeric_command_flags_are_checked(args, fragment, cli):
+    result = cli(*args)
+    assert result.exit_code == 2 and fragment in result.output and "is not in the range" in result.output

@@ -22,10 +22,11 @@ DEFAULT_INPUT = (1, 3, 1024, 2048)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--dtype", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True,
               help="Precision (fp16 needs CUDA).")
-@click.option("--warmup", type=int, default=10, show_default=True, help="Untimed calls first.")
-@click.option("--repeats", type=int, default=50, show_default=True, help="Timed calls.")
-@click.option("--threads", type=int, help="CPU threads (default: torch's / ONNX Runtime's default).")
-@click.option("--num-classes", type=int, default=19, show_default=True,
+@click.option("--warmup", type=click.IntRange(0, 10**7), default=10, show_default=True, help="Untimed calls first.")
+@click.option("--repeats", type=click.IntRange(1, 10**7), default=50, show_default=True, help="Timed calls.")
+@click.option("--threads", type=click.IntRange(1, 4096),
+              help="CPU threads (default: torch's / ONNX Runtime's default).")
+@click.option("--num-classes", type=click.IntRange(1, 100_000), default=19, show_default=True,
               help="Output classes of a model name or architecture file (a checkpoint knows its own).")
 @click.option("--json", "json_file", type=click.Path(path_type=Path), help="Also write the results to this file.")
 def benchmark(target: str, input_shape: str | None, runtime: str, device: str, dtype: str, warmup: int,

@@ -130,11 +130,14 @@ def _describe_setting(entries: Sequence[Entry], shape: Sequence[int]) -> str:
 @click.option("--runtime", type=click.Choice(["onnxruntime", "torch"]), default="onnxruntime", show_default=True,
               help="ONNX Runtime on the exported graph, or torch eager mode.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N (auto picks CUDA if present).")
-@click.option("--threads", type=int, default=1, show_default=True,
+@click.option("--threads", type=click.IntRange(1, 4096), default=1, show_default=True,
               help="CPU threads, fixed for every network (1 is the most repeatable on a shared machine).")
-@click.option("--warmup", type=int, default=5, show_default=True, help="Untimed calls per network.")
-@click.option("--repeats", type=int, default=20, show_default=True, help="Timed calls per network (median).")
-@click.option("--num-classes", type=int, help="Classes of model names and architectures (default: the runs', else 19).")
+@click.option("--warmup", type=click.IntRange(0, 10**7), default=5, show_default=True,
+              help="Untimed calls per network.")
+@click.option("--repeats", type=click.IntRange(1, 10**7), default=20, show_default=True,
+              help="Timed calls per network (median).")
+@click.option("--num-classes", type=click.IntRange(1, 100_000),
+              help="Classes of model names and architectures (default: the runs', else 19).")
 @click.option("--metric", default="val_miou", show_default=True, help="The run metric to plot (from best.pt).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("compare.png"), show_default=True,
               help="The PNG to write; the measurements go next to it as .json.")

@@ -26,11 +26,12 @@ def _scales(value: str | None) -> tuple[float, ...] | None:
 @click.option("--split", default="val", show_default=True, help="The split to score.")
 @click.option("--flip/--no-flip", default=None, help="Flip evaluation (default: as the run was validated).")
 @click.option("--scales", help="Multi-scale evaluation, e.g. 0.75,1,1.25 (default: as the run was validated).")
-@click.option("--batch-size", type=int, default=8, show_default=True, help="Images per step.")
+@click.option("--batch-size", type=click.IntRange(1, 10**7), default=8, show_default=True, help="Images per step.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override the stored dataset section, e.g. --set dataset.params.root=/data/cityscapes.")
-@click.option("--samples", type=int, default=4, show_default=True, help="Rows in the predictions picture.")
+@click.option("--samples", type=click.IntRange(0, 1000), default=4, show_default=True,
+              help="Rows in the predictions picture.")
 @click.option("--output", type=click.Path(path_type=Path), help="Folder for the pictures (default: the checkpoint's).")
 def evaluate(checkpoint: Path, split: str, flip: bool | None, scales: str | None, batch_size: int, device: str,
              overrides: tuple[str, ...], samples: int, output: Path | None) -> None:

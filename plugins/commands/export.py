@@ -17,12 +17,12 @@ __all__ = ["export"]
               help="Export format.")
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Output file (default: model.onnx next to the checkpoint).")
-@click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset (17 or newer).")
+@click.option("--opset", type=click.IntRange(17, 1000), default=17, show_default=True, help="ONNX opset (17 or newer).")
 @click.option("--input", "input_shape", metavar="NxCxHxW",
               help="Export input shape (default: 1x3xHxW at the dataset's input size).")
 @click.option("--dynamic-batch", is_flag=True, help="Make the batch axis symbolic.")
 @click.option("--dynamic-size", is_flag=True, help="Make the height and width axes symbolic.")
-@click.option("--tolerance", type=float, default=1e-4, show_default=True,
+@click.option("--tolerance", type=click.FloatRange(0, 1e6, min_open=True), default=1e-4, show_default=True,
               help="Largest allowed absolute difference between ONNX Runtime's and torch's logits, as a share of "
                    "the largest absolute logit (at least 1).")
 def export(checkpoint: Path, fmt: str, output: Path | None, opset: int, input_shape: str | None,

@@ -63,7 +63,7 @@ _common = [
     click.argument("config", required=False, type=click.Path(path_type=Path)),
     click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value."),
     click.option("--input", "input_size", help="NxCxHxW, e.g. 1x3x1024x2048 (default: the dataset's size)."),
-    click.option("--classes", type=int, help="Output classes (default: the dataset's)."),
+    click.option("--classes", type=click.IntRange(1, 100_000), help="Output classes (default: the dataset's)."),
     click.option("--device", help="auto, cpu, cuda, cuda:N (default: the config's)."),
 ]
 
