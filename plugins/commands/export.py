@@ -17,7 +17,7 @@ __all__ = ["export"]
               help="Export format.")
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Output file (default: model.onnx next to the checkpoint).")
-@click.option("--opset", type=click.IntRange(17, 1000), default=17, show_default=True, help="ONNX opset (17 or newer).")
+@click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset (17 or newer).")
 @click.option("--input", "input_shape", metavar="NxCxHxW",
               help="Export input shape (default: 1x3xHxW at the dataset's input size).")
 @click.option("--dynamic-batch", is_flag=True, help="Make the batch axis symbolic.")
