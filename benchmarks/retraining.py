@@ -20,7 +20,7 @@ from typing import Any
 #: the short retraining recipe (ours): AdamW on the dataset's training crops (digit-scenes: 64 x 128) at batch 8,
 #: the val mIoU of the last epoch (no best epoch picked on the split that is reported)
 RECIPE = ["--batch-size", "8", "--lr", "0.003", "--set", "train.optimizer=adamw", "--set",
-          "train.weight_decay=0.0001", "--set", "train.threads=1", "--device", "cpu"]
+          "train.weight_decay=0.0001", "--set", "threads=1", "--device", "cpu"]
 #: epochs of the recipe: 24 x 125 steps x 8 = 24,000 training crops, the quickstart search's image budget
 EPOCHS = 24
 SKIP, CONV = "skip_connect", "conv_3x3"
