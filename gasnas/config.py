@@ -90,6 +90,19 @@ class RunOptions:
         blob = json.dumps(pruned(kept), sort_keys=True, default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
+    def digests_of(self, resolved: Mapping[str, Any]) -> set[str]:
+        """Every digest a checkpoint of this config may carry: today's, and that of gasnas 0.x before the shared
+        top level (no ``threads`` key, the latency target named ``target_ms``, nulls kept), so that runs started
+        before the change still resume."""
+        legacy = {k: v for k, v in resolved.items() if k not in ("output", "name", "device", "threads")}
+        latency = legacy.get("latency")
+        if isinstance(latency, Mapping) and "target" in latency:
+            latency = {**latency, "target_ms": latency["target"]}
+            del latency["target"]
+            legacy["latency"] = latency
+        blob = json.dumps(legacy, sort_keys=True, default=str)
+        return {self.digest_of(resolved), hashlib.sha1(blob.encode()).hexdigest()[:16]}
+
 
 #: the top-level keys of :class:`RunOptions`
 RUN_KEYS = tuple(f.name for f in dataclasses.fields(RunOptions))
@@ -207,6 +220,10 @@ class SearchConfig(RunOptions):
     def digest(self) -> str:
         """A hash of the resolved config: a checkpoint from another config is refused on resume."""
         return self.digest_of(self.to_dict())
+
+    def accepts(self, digest: Any) -> bool:
+        """Whether a checkpoint carrying ``digest`` was written for this config (by this version or an older)."""
+        return digest in self.digests_of(self.to_dict())
 
 
 # -- reading ---------------------------------------------------------------------------------------------------

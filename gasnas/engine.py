@@ -271,7 +271,7 @@ class Engine:
         engine.run_dir = RunDirectory(path, writable=engine.dist.is_main)
         engine.checkpoint = engine.run_dir.load_checkpoint()
         engine.resuming = True
-        if engine.checkpoint is not None and engine.checkpoint.get("config_digest") != config.digest:
+        if engine.checkpoint is not None and not config.accepts(engine.checkpoint.get("config_digest")):
             raise CheckpointError(f"{engine.run_dir.checkpoint_file}: written for another config than "
                                   f"{config_file}; it cannot be resumed with this one")
         return engine

@@ -217,3 +217,20 @@ def test_oversized_and_deeply_nested_files_are_refused(tmp_path):
     deep = _write(tmp_path, "seed: " + "[" * 5000 + "]" * 5000 + "\n")
     with pytest.raises(ConfigError, match="nested too deeply|expected an integer"):
         load_config(deep)
+
+
+def test_checkpoints_of_the_previous_digest_still_resume(toy_config):
+    """Runs started before the shared top level (no `threads`, the target named `target_ms`, nulls hashed)
+    carry the old digest; their config accepts it, and nothing else."""
+    import hashlib
+    import json
+
+    config = load_config(toy_config, ["latency={name: flops, target: 2.0}"])
+    old = config.to_dict()
+    old.pop("threads")
+    old["latency"]["target_ms"] = old["latency"].pop("target")
+    blob = json.dumps({k: v for k, v in old.items() if k not in ("output", "name", "device")}, sort_keys=True,
+                      default=str)
+    assert config.accepts(hashlib.sha1(blob.encode()).hexdigest()[:16])
+    assert config.accepts(config.digest)
+    assert not config.accepts(load_config(toy_config, ["seed=5"]).digest)

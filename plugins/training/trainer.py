@@ -111,7 +111,7 @@ class Trainer:
             self.reporter.message(f"{self.run_dir.path}: no checkpoint to resume from; the training restarts at "
                                   "epoch 1")
             return 0, None, -1
-        if payload.get("config_digest") != self.config.digest:
+        if not self.config.accepts(payload.get("config_digest")):
             raise CheckpointError(f"{self.run_dir.checkpoint_file}: written for another config than "
                                   f"{self.run_dir.config_file}; it cannot be resumed with this one")
         state = payload["trainer"]
