@@ -62,8 +62,8 @@ def resolve_device(name: str) -> torch.device:
 
 
 #: what to try when a search diverges
-DIVERGED_ADVICE = ("lower strategy.params.weight_lr or arch_lr (or enable grad_clip), then resume with "
-                   "gasnas search --resume RUN_DIR")
+DIVERGED_ADVICE = ("lower the strategy's learning rates (see its options), then resume with gasnas search --resume "
+                   "RUN_DIR")
 
 
 def _non_finite_tensor(state: Any, path: str = "") -> str | None:

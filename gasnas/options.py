@@ -87,27 +87,34 @@ def range_of(f: dataclasses.Field) -> Range | None:
     return f.metadata.get("range")
 
 
+def _out_of_range(f: dataclasses.Field, value: Any, given: Any = None) -> str | None:
+    """The message for the first number in ``value`` (shown as written in ``given``, when given) outside the
+    option's declared range, else None."""
+    allowed = range_of(f)
+    if allowed is None or value is None or isinstance(value, bool):
+        return None
+    given = value if given is None else given
+    pairs = zip(value, given) if isinstance(value, (list, tuple)) else [(value, given)]
+    for x, shown in pairs:
+        if isinstance(x, (int, float)) and not isinstance(x, bool) and not allowed.allows(x):
+            return f"{shown!r} is out of range: expected {allowed.describe()}"
+    return None
+
+
 def check_ranges(options: Any) -> None:
     """Check an options instance against its fields' declared ranges (for ``__post_init__``: options built in
     code, not from a config, get the same checks); raises :class:`OptionValueError` naming the option."""
     for f in dataclasses.fields(options):
-        allowed, value = range_of(f), getattr(options, f.name)
-        if allowed is None or value is None or isinstance(value, bool):
-            continue
-        for x in value if isinstance(value, (list, tuple)) else [value]:
-            if isinstance(x, (int, float)) and not isinstance(x, bool) and not allowed.allows(x):
-                raise OptionValueError(f.name, f"{x!r} is out of range: expected {allowed.describe()}")
+        problem = _out_of_range(f, getattr(options, f.name))
+        if problem is not None:
+            raise OptionValueError(f.name, problem)
 
 
 def _check_range(f: dataclasses.Field, value: Any, given: Any, path: KeyPath, where: Location) -> None:
     """``value`` (parsed from ``given``) against the option's declared range."""
-    allowed = range_of(f)
-    if allowed is None or value is None or isinstance(value, bool):
-        return
-    pairs = zip(value, given) if isinstance(value, (list, tuple)) else [(value, given)]
-    for x, shown in pairs:
-        if isinstance(x, (int, float)) and not isinstance(x, bool) and not allowed.allows(x):
-            raise where.error(path, f"{shown!r} is out of range: expected {allowed.describe()}")
+    problem = _out_of_range(f, value, given)
+    if problem is not None:
+        raise where.error(path, problem)
 
 
 class OptionValueError(ValueError):
