@@ -1,7 +1,7 @@
 """mkdocs hook: fills generated sections so the reference never drifts from the code.
 
 ``<!-- gasnas:components -->`` becomes one table per component kind with every option (type, default, help);
-``<!-- gasnas:cli -->`` becomes the help text of every command, plugin commands included.
+``<!-- gasnas:cli -->`` becomes the help text of every command gasnas ships: the core's and the default plugins'.
 """
 
 from __future__ import annotations
@@ -52,20 +52,30 @@ def _components() -> str:
 
 
 def _cli() -> str:
+    """The help of the core's commands and of the default plugins' (each marked with its plugin). Commands of
+    other installed plugins, such as the example plugin under ``examples/``, are left out: the reference shows
+    what gasnas ships, whatever else the machine building the docs has installed."""
     import click
 
     from gasnas.cli import main
+    from gasnas.plugins import PluginManager
 
+    shipped = PluginManager(entry_points=False).registry("commands")
+    plugin_of = {c.name: c.plugin for c in shipped}
+    root = click.Group(main.name, commands={**main.commands, **{c.name: c.factory for c in shipped}},
+                       params=main.params, help=main.help, context_settings=main.context_settings)
     out = []
 
     def walk(cmd: click.Command, path: list[str]) -> None:
         ctx = click.Context(cmd, info_name=" ".join(path))
-        out.append(f"## `{' '.join(path)}`\n\n```text\n{cmd.get_help(ctx)}\n```\n")
+        origin = f"From the default plugin `{plugin_of[path[1]]}`.\n\n" if len(path) == 2 and path[1] in plugin_of \
+            else ""
+        out.append(f"## `{' '.join(path)}`\n\n{origin}```text\n{cmd.get_help(ctx)}\n```\n")
         if isinstance(cmd, click.Group):
             for name in cmd.list_commands(ctx):
                 walk(cmd.get_command(ctx, name), [*path, name])
 
-    walk(main, ["gasnas"])
+    walk(root, ["gasnas"])
     return "\n".join(out)
 
 

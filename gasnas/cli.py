@@ -16,7 +16,9 @@ from typing import Any
 import click
 
 from gasnas import __version__
+from gasnas.config import SECTIONS
 from gasnas.errors import GasnasError
+from gasnas.threads import threads_option
 
 __all__ = ["main"]
 
@@ -83,25 +85,26 @@ def main(debug: bool, verbose: bool) -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value (repeatable).")
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path), help="Continue the search in RUN_DIR.")
 @click.option("--device", help="auto, cpu, cuda or cuda:N (overrides the config).")
+@threads_option
 @click.option("--output", help="Directory for run directories (overrides the config).")
 @click.option("--name", help="Run directory name.")
 def search(config: Path | None, overrides: tuple[str, ...], resume_dir: Path | None, device: str | None,
-           output: str | None, name: str | None) -> None:
+           threads: int | None, output: str | None, name: str | None) -> None:
     """Search an architecture as CONFIG describes (without CONFIG: the quickstart on digit-scenes)."""
     from gasnas.config import default_config_path, load_config
-    from gasnas.console import RichReporter, console, table
+    from gasnas.console import RichReporter, console, table, warning_rows
     from gasnas.engine import Engine
 
     reporter = RichReporter()
     if resume_dir is not None:
         if config is not None or overrides:
             raise click.UsageError("--resume continues a run with its own config; do not pass CONFIG or --set")
-        engine = Engine.resume(resume_dir, reporter=reporter, device=device)
+        engine = Engine.resume(resume_dir, reporter=reporter, device=device, threads=threads)
         console.print(f"resuming [bold]{resume_dir}[/] after epoch {engine.checkpoint['epoch'] if engine.checkpoint else '(none)'}")
     else:
         path = config or default_config_path()
         extra = [*overrides, *([f"output={output}"] if output else []), *([f"name={name}"] if name else [])]
-        engine = Engine(load_config(path, extra), reporter=reporter, device=device)
+        engine = Engine(load_config(path, extra), reporter=reporter, device=device, threads=threads)
     result = engine.run()
     best = result.best
     meta = best.metadata
@@ -115,9 +118,9 @@ def search(config: Path | None, overrides: tuple[str, ...], resume_dir: Path | N
         rows.append(("measured with", meta["measured_with"]))
     rows += [(k.replace("_", " "), v) for k, v in result.metrics.items()]
     rows += [(f"file: {k}", str(v)) for k, v in result.files.items()]
-    console.print(table(f"search finished: {engine.run_dir.path}", ["", ""], rows))
-    for warning in result.warnings:
-        console.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True)
+    rows += warning_rows(result.warnings)
+    flagged = f" with {len(result.warnings)} warning(s)" if result.warnings else ""
+    console.print(table(f"search finished{flagged}: {engine.run_dir.path}", ["", ""], rows))
     console.print(f"next: [bold]gasnas train {result.files['architecture']}[/]", soft_wrap=True)
 
 
@@ -160,25 +163,39 @@ def config_schema_cmd(output: Path | None) -> None:
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
 def config_check(path: Path, overrides: tuple[str, ...]) -> None:
-    """Validate a config and print it fully resolved."""
+    """Validate a config and print it fully resolved (after the chain of files it extends, if any)."""
     import yaml
 
     from gasnas.config import load_config
 
     cfg = load_config(path, overrides)
+    if cfg.bases:
+        chain = "".join(f"#   {file}\n" for file in (*cfg.bases, cfg.source))
+        click.echo(f"# merged from (later files win):\n{chain}", nl=False)
     click.echo(yaml.safe_dump(cfg.to_dict(), sort_keys=False), nl=False)
+
+
+def _component_options(command: Any) -> Any:
+    """One ``--SECTION NAME`` option per component section of a search config (``gasnas init``)."""
+    for section, (kind, _) in reversed(SECTIONS.items()):
+        command = click.option(f"--{section}", metavar="NAME", help=f"Start the {section} section from this "
+                               f"component (one of the registered {kind}; `gasnas plugins` lists them), with its own "
+                               "params.")(command)
+    return command
 
 
 @main.command()
 @click.argument("path", default="gasnas.yaml", type=click.Path(path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def init(path: Path, force: bool) -> None:
-    """Write a commented starter config to PATH (default gasnas.yaml)."""
+@_component_options
+def init(path: Path, force: bool, **components: str | None) -> None:
+    """Write a commented starter config to PATH (default gasnas.yaml): the quickstart's components, or the ones
+    named, e.g. `gasnas init --strategy evolution --latency onnxruntime`."""
     from gasnas.config import starter_config
 
     if path.exists() and not force:
         raise GasnasError(f"{path} exists; pass --force to overwrite it")
-    path.write_text(starter_config())
+    path.write_text(starter_config(components=components))
     click.echo(f"wrote {path}; run it with: gasnas search {path}")
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ import yaml
 from gasnas.errors import ConfigError, IncompatibleComponentsError, UnknownComponentError, closest
 from gasnas.options import (
     SCIENTIFIC, KeyPath, Location, OptionValueError, check_ranges, option, options_schema, options_to_dict,
-    parse_options,
+    parse_options, unknown_keys_error,
 )
 
 if TYPE_CHECKING:
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
 
 __all__ = ["BudgetConfig", "ComponentConfig", "LoaderBudget", "RunOptions", "RUN_KEYS", "check_device",
            "parse_run_options", "check_rules", "LatencyConfig", "SearchConfig", "load_config", "parse_config",
-           "parse_component", "apply_overrides", "read_yaml", "config_schema", "SECTIONS", "DEFAULT_CONFIG"]
+           "parse_component", "apply_overrides", "read_yaml", "read_config", "config_schema", "SECTIONS",
+           "DEFAULT_CONFIG"]
 
 #: The quickstart config ``gasnas search`` runs without arguments: (package, resource path).
 DEFAULT_CONFIG = ("gasnas_plugins", "configs/quickstart.yaml")
@@ -56,11 +58,11 @@ def check_device(name: Any) -> str:
 class RunOptions:
     """The top level of every run config, search and train alike: the seed, what computes and where results go."""
 
-    seed: int = option(0, "random seed: the same seed gives the same result on CPU", ge=SEED_RANGE[0],
-                       le=SEED_RANGE[1])
+    seed: int = option(0, "random seed: the same seed and thread count give the same result on CPU",
+                       ge=SEED_RANGE[0], le=SEED_RANGE[1])
     device: str = option("auto", "auto (CUDA when available, else CPU), cpu, cuda or cuda:N")
-    threads: int | None = option(None, "CPU threads torch computes with (null: torch's default); 1 is often fastest "
-                                       "when several jobs share the CPU, and makes timings comparable",
+    threads: int | None = option(None, "CPU threads torch computes with (null: OMP_NUM_THREADS when set, else one "
+                                       "per idle CPU, at most torch's default); --threads overrides it",
                                  ge=1, le=MAX_THREADS)
     output: str = option("runs", "directory that receives one run directory per run")
     name: str | None = option(None, "run directory name (default: time stamp and what runs)")
@@ -206,6 +208,8 @@ class SearchConfig(RunOptions):
     latency: LatencyConfig | None = None
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     source: str = "<config>"
+    #: the files ``source`` extends (``base:``), merged under it in this order
+    bases: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The fully resolved config (every default filled in), as written into the run directory."""
@@ -316,6 +320,89 @@ def read_yaml(path: str | Path) -> tuple[Any, Location]:
     return data, Location(str(path), lines)
 
 
+#: files a config and its bases may read in all (each within the limits of :func:`read_yaml`): more is a
+#: mistake, not a config
+MAX_BASE_FILES = 64
+
+
+def read_config(path: str | Path) -> tuple[Any, Location]:
+    """Read a config file and the files it extends: ``base: other.yaml`` (or a list of files, merged in order),
+    relative to the file that names it, itself possibly extending others. The file deep-merges over its bases:
+    mappings merge key by key; lists, scalars and null replace; a component section naming another component
+    replaces the base's section whole (the base's params belong to the other one). The :class:`Location` knows
+    each key's file and line, and the bases merged under ``path`` (:attr:`Location.bases`)."""
+    return _read_with_bases(Path(path), (), [0])
+
+
+def _read_with_bases(path: Path, chain: tuple[Path, ...], count: list[int]) -> tuple[Any, Location]:
+    count[0] += 1
+    if count[0] > MAX_BASE_FILES:
+        raise ConfigError(f"{' -> '.join(map(str, (*chain, path)))}: more than {MAX_BASE_FILES} files in the bases "
+                          "of one config; do the bases extend each other in a loop through copies?")
+    data, where = read_yaml(path)
+    if not isinstance(data, Mapping) or "base" not in data:
+        return data, where
+    names = data["base"]
+    listed = names if isinstance(names, list) else [names]
+    if not listed or not all(isinstance(n, str) and n.strip() for n in listed):
+        raise where.error(("base",), f"expected the file this config extends (or a list of files), got {names!r}")
+    merged: Any = {}
+    at = Location(where.file)
+    here = (*chain, path)
+    for i, name in enumerate(listed):
+        key = ("base", str(i)) if isinstance(names, list) else ("base",)
+        base = Path(os.path.normpath(path.parent / Path(name).expanduser()))
+        shown = " -> ".join(map(str, (*here, base)))
+        if any(base.resolve() == p.resolve() for p in here):
+            raise where.error(key, f"'{name}' closes a loop of bases: {shown}")
+        if not base.is_file():
+            raise where.error(key, f"base config '{name}' not found ({base}); chain: {shown}")
+        base_data, base_where = _read_with_bases(base, here, count)
+        if not isinstance(base_data, Mapping):
+            raise base_where.error((), f"a base config must be a mapping, got {type(base_data).__name__} "
+                                       f"(extended by {path})")
+        merged, at = _merge_located(merged, at, base_data, base_where)
+        at = replace(at, bases=(*at.bases, *base_where.bases, str(base)))
+    own = {k: v for k, v in data.items() if k != "base"}
+    merged, at = _merge_located(merged, at, own, replace(where, lines={
+        k: v for k, v in where.lines.items() if k[0] != "base"}))
+    return merged, replace(at, file=where.file, files={k: f for k, f in at.files.items() if f != where.file})
+
+
+def _merge_located(base: Any, base_at: Location, over: Any, over_at: Location) -> tuple[Any, Location]:
+    """``over`` deep-merged over ``base``, and the lines and files of the result's keys."""
+    replaced: set[KeyPath] = set()
+    merged = _merge(base, over, (), replaced)
+
+    def kept(key: KeyPath) -> bool:  # a base key survives unless over replaced it or a mapping above it
+        return not any(key[:n] in replaced for n in range(len(key) + 1))
+
+    lines = {k: v for k, v in base_at.lines.items() if kept(k)}
+    files = {k: base_at.files.get(k, base_at.file) for k in lines}
+    lines.update(over_at.lines)
+    files.update({k: over_at.files.get(k, over_at.file) for k in over_at.lines})
+    return merged, Location(base_at.file, lines, files, base_at.bases)
+
+
+def _merge(base: Any, over: Any, path: KeyPath, replaced: set[KeyPath]) -> Any:
+    if len(path) == 1 or path == ("latency", "measure"):  # a component section: `strategy: x` is {name: x}
+        if isinstance(base, str) and isinstance(over, Mapping) and ("name" in over or "params" in over):
+            base = {"name": base}
+        elif isinstance(over, str) and isinstance(base, Mapping) and "name" in base:
+            over = {"name": over}
+        if isinstance(base, Mapping) and isinstance(over, Mapping) and "name" in base and "name" in over \
+                and base["name"] != over["name"]:
+            replaced.add(path)
+            return over
+    if not (isinstance(base, Mapping) and isinstance(over, Mapping)):
+        replaced.add(path)
+        return over
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(base[key], value, (*path, str(key)), replaced) if key in base else value
+    return out
+
+
 def apply_overrides(data: Any, overrides: Sequence[str], where: Location) -> tuple[dict, Location]:
     """Apply ``--set a.b=c`` overrides (values parsed as YAML) to a copy of ``data``."""
     data = json.loads(json.dumps(data if data is not None else {}, default=str))
@@ -341,7 +428,7 @@ def apply_overrides(data: Any, overrides: Sequence[str], where: Location) -> tup
             node = child
         node[parts[-1]] = value
         lines.pop(tuple(parts), None)
-    return data, Location(where.file, lines)
+    return data, replace(where, lines=lines)
 
 
 def _noun(kind: str) -> str:
@@ -365,10 +452,9 @@ def parse_component(path: KeyPath, kind: str, data: Any, where: Location, pm: Pl
     if not isinstance(data, Mapping):
         raise where.error(path, f"expected a mapping {{name: ..., params: {{...}}}}, got {data!r}")
     allowed = ["name", "params", *extra_keys]
-    for key in data:
-        if key not in allowed:
-            raise where.error(path, f"unknown key '{key}'{closest(str(key), allowed)}; allowed: {', '.join(allowed)}",
-                              at=(*path, str(key)))
+    unknown = [str(key) for key in data if key not in allowed]
+    if unknown:
+        raise unknown_keys_error(path, unknown, allowed, where)
     name = data.get("name")
     if not isinstance(name, str):
         raise where.error((*path, "name"), f"expected the name of a registered {_noun(kind)}, got {name!r}")
@@ -377,6 +463,9 @@ def parse_component(path: KeyPath, kind: str, data: Any, where: Location, pm: Pl
     except UnknownComponentError as exc:
         raise where.error((*path, "name"), str(exc)) from None
     raw = data.get("params")
+    foreign = _params_of_another(path, kind, component, raw, where, pm)
+    if foreign is not None:
+        raise foreign
     if component.options is not None:
         params = parse_options(component.options, raw, (*path, "params"), where)
     else:
@@ -386,6 +475,51 @@ def parse_component(path: KeyPath, kind: str, data: Any, where: Location, pm: Pl
     return ComponentConfig(kind, name, params), component
 
 
+def _option_names(component: Component) -> list[str]:
+    return [f.name for f in dataclasses.fields(component.options) if f.init] if component.options else []
+
+
+def _either(names: Sequence[str], word: str = "or") -> str:
+    quoted = [f"'{n}'" for n in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} {word} {quoted[-1]}"
+
+
+def _quickstart_name(path: KeyPath) -> str | None:
+    """The component the quickstart config (what ``gasnas init`` starts from) names at ``path``."""
+    try:
+        data: Any = read_yaml(default_config_path())[0]
+    except ConfigError:
+        return None
+    for key in path:
+        data = data.get(key) if isinstance(data, Mapping) else None
+    return data if isinstance(data, str) else data.get("name") if isinstance(data, Mapping) else None
+
+
+def _params_of_another(path: KeyPath, kind: str, component: Component, raw: Any, where: Location,
+                       pm: PluginManager) -> ConfigError | None:
+    """The error for params the component lacks when another component of its kind takes them (the section's
+    name was changed, its params were not); None when no other component claims them."""
+    own = _option_names(component)
+    unknown = [str(key) for key in raw if key not in own] if isinstance(raw, Mapping) else []
+    first = _quickstart_name(path) if unknown else None
+    others = sorted((c for c in pm.registry(kind) if c.name != component.name), key=lambda c: c.name != first)
+    owners = {key: [c.name for c in others if key in _option_names(c)] for key in unknown}
+    if not any(owners.values()):
+        return None
+    takes = f"'{component.name}' takes: {', '.join(own)}" if own else f"'{component.name}' takes no params"
+    claimed = [key for key in unknown if owners[key]]
+    stray = [key for key in unknown if not owners[key]]
+    whole = [c.name for c in others if set(claimed) <= set(_option_names(c))]
+    notes = {key: closest(key, own) for key in stray}
+    if not whole:
+        notes.update({key: f" (an option of {_either(owners[key])})" for key in claimed})
+        return unknown_keys_error((*path, "params"), unknown, own, where, notes=notes, then=takes)
+    which = "these params" if not stray else f"all but {_either(stray, 'and')}"
+    return unknown_keys_error((*path, "params"), unknown, own, where, notes=notes, then=(
+        f"{which} belong to {_noun(kind)} {_either(whole)} (the name changed, the params did not: remove or "
+        f"replace them); {takes}"))
+
+
 def parse_config(data: Any, where: Location, pm: PluginManager | None = None) -> SearchConfig:
     """Validate a config mapping (already read and overridden) against the registered components."""
     from gasnas.plugins import get_plugin_manager
@@ -393,11 +527,13 @@ def parse_config(data: Any, where: Location, pm: PluginManager | None = None) ->
     pm = pm or get_plugin_manager()
     if not isinstance(data, Mapping):
         raise where.error((), f"expected a mapping at the top level, got {type(data).__name__}")
-    for key in data:
-        if key not in TOP_LEVEL:
-            raise where.error((str(key),), f"unknown key '{key}'{closest(str(key), TOP_LEVEL)}; "
-                              f"allowed: {', '.join(TOP_LEVEL)}")
-    values: dict[str, Any] = {"source": where.file, **parse_run_options(data, where)}
+    if "base" in data:
+        raise where.error(("base",), "a config's bases are merged when the file is read (load_config); --set "
+                                     "cannot name one")
+    unknown = [str(key) for key in data if key not in TOP_LEVEL]
+    if unknown:  # one key is named as its own path (`sead: unknown key 'sead'`), several at the top level
+        raise unknown_keys_error(tuple(unknown[:1]) if len(unknown) == 1 else (), unknown, TOP_LEVEL, where)
+    values: dict[str, Any] = {"source": where.file, "bases": where.bases, **parse_run_options(data, where)}
     components: dict[str, Component] = {}
     for section, (kind, required) in SECTIONS.items():
         if data.get(section) is None:
@@ -484,8 +620,8 @@ def check_compatible(space: Component, strategy: Component, where: Location | No
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = (), pm: PluginManager | None = None) -> SearchConfig:
-    """Read, override and validate a config file."""
-    data, where = read_yaml(path)
+    """Read (with the files it extends), override and validate a config file."""
+    data, where = read_config(path)
     data, where = apply_overrides(data, overrides, where)
     return parse_config(data, where, pm)
 
@@ -531,7 +667,9 @@ def config_schema(pm: PluginManager | None = None) -> dict[str, Any]:
     from gasnas.plugins import get_plugin_manager
 
     pm = pm or get_plugin_manager()
-    props: dict[str, Any] = {}
+    props: dict[str, Any] = {"base": {
+        "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}],
+        "description": "the config file(s) this one extends, relative to it: deep-merged, this file winning"}}
     props.update(options_schema(RunOptions)["properties"])
     for section, (kind, _) in SECTIONS.items():
         extra = None
@@ -565,8 +703,32 @@ def _yaml_value(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=1000).strip().removesuffix("\n...").strip()
 
 
-def starter_config(pm: PluginManager | None = None) -> str:
-    """A commented config: the quickstart's components with every option, its default and its help text."""
+def _starter_section(section: str, data: Any, name: str | None, pm: PluginManager) -> dict[str, Any]:
+    """The quickstart's ``data`` for ``section``, or a section for the component ``name`` when it is another one
+    (the quickstart's params are dropped: they belong to its own component; a latency section keeps its target,
+    an absolute one only in the same unit, and its measure)."""
+    kind = SECTIONS[section][0]
+    data = {"name": data} if isinstance(data, str) else dict(data or {})
+    if name is None:
+        return data
+    try:
+        component = pm.registry(kind).get(name)
+    except UnknownComponentError as exc:
+        raise UnknownComponentError(f"--{section}: {exc}") from None
+    if component.name == data.get("name"):
+        return data
+    section_data: dict[str, Any] = {"name": component.name}
+    if section == "latency" and data:
+        same_unit = pm.registry(kind).get(data["name"]).traits.get("unit") == component.traits.get("unit")
+        keep = ("target", "target_ms", "target_relative", "measure") if same_unit else ("target_relative", "measure")
+        section_data.update({k: data[k] for k in keep if k in data})
+    return section_data
+
+
+def starter_config(pm: PluginManager | None = None, components: Mapping[str, str] | None = None) -> str:
+    """A commented config with every option, its default and its help text: the quickstart's components, or for
+    a section named in ``components`` (section -> component name) that component with its own params. The text is
+    checked to load (components that do not fit together are refused) before it is returned."""
     import dataclasses as dc
 
     from gasnas.options import help_of
@@ -574,14 +736,19 @@ def starter_config(pm: PluginManager | None = None) -> str:
 
     pm = pm or get_plugin_manager()
     base, _ = read_yaml(default_config_path())
+    chosen = {section: name for section, name in (components or {}).items() if name is not None}
+    for section in chosen:
+        if section not in SECTIONS:
+            raise ConfigError(f"gasnas init: no section '{section}'{closest(section, SECTIONS)}; sections: "
+                              f"{', '.join(SECTIONS)}")
     lines = ["# gasnas search config, written by `gasnas init`.",
              "# Run it with `gasnas search gasnas.yaml`; every option below shows its default.",
              "# Reference: https://gasnas.dev/configuration/ ; schema: `gasnas config schema`.", ""]
     for f in dataclasses.fields(RunOptions):
         lines.append(f"{f.name}: {_yaml_value(base.get(f.name, f.default))}  # {help_of(f)}")
     for section, (kind, required) in SECTIONS.items():
-        data = base.get(section)
-        if data is None:
+        data = _starter_section(section, base.get(section), chosen.get(section), pm)
+        if not data:
             continue
         comp = pm.registry(kind).get(data["name"])
         lines += ["", f"{section}:{'' if required else '  # optional'}",
@@ -595,7 +762,7 @@ def starter_config(pm: PluginManager | None = None) -> str:
                 lines.append(f"  measure: {_yaml_value(data['measure'])}  # measures the final network")
         given = data.get("params") or {}
         if comp.options is not None:
-            defaults = comp.options()
+            defaults = comp.example_options()  # the defaults, completed by the registered example when needed
             lines.append("  params:")
             for f in dc.fields(comp.options):
                 value = given.get(f.name, options_to_dict(getattr(defaults, f.name)))
@@ -604,4 +771,7 @@ def starter_config(pm: PluginManager | None = None) -> str:
     budget = {**options_to_dict(BudgetConfig()), **(base.get("budget") or {})}
     for f in dataclasses.fields(BudgetConfig):
         lines.append(f"  {f.name}: {_yaml_value(budget[f.name])}  # {help_of(f)}")
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    data, node = load_yaml_text(text, "gasnas init")
+    parse_config(data, Location("gasnas init", _line_map(node)), pm)
+    return text

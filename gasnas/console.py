@@ -14,7 +14,7 @@ from rich.table import Table
 
 from gasnas.reporting import ProgressTask, Reporter
 
-__all__ = ["console", "err_console", "RichReporter", "print_error", "table", "fmt"]
+__all__ = ["console", "err_console", "RichReporter", "print_error", "table", "fmt", "warning_rows"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -88,6 +88,13 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], cap
     for row in rows:
         t.add_row(*(fmt(v) for v in row))
     return t
+
+
+def warning_rows(warnings: Sequence[str]) -> list[tuple[str, str]]:
+    """Rows for a final two-column table: one yellow ``warning`` row per warning, its text shown as written."""
+    from rich.markup import escape
+
+    return [("[bold yellow]warning[/]", escape(text)) for text in warnings]
 
 
 def metrics_table(title: str, metrics: Mapping[str, Any]) -> Table:

@@ -1,9 +1,9 @@
 """The engine: builds the components a config names and runs the strategy with what every strategy needs.
 
-The engine owns deterministic seeding, the device, data loaders with a reproducible order, checkpoints (atomic,
-every epoch) and resume, ``metrics.jsonl``, progress, the event hooks, and the final files. Strategies reach
-all of it through :class:`~gasnas.api.context.SearchContext` (the protocol; :class:`EngineContext` is the
-engine's).
+The engine owns deterministic seeding, the device and CPU threads (:mod:`gasnas.threads`), data loaders with a
+reproducible order, checkpoints (atomic, every epoch) and resume, ``metrics.jsonl``, progress, the event hooks,
+and the final files. Strategies reach all of it through :class:`~gasnas.api.context.SearchContext` (the
+protocol; :class:`EngineContext` is the engine's).
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ from gasnas.api.context import SearchContext
 from gasnas.architecture import Architecture
 from gasnas.config import SearchConfig, check_device, load_config
 from gasnas.errors import (
-    CheckpointError, ConfigError, DivergedError, GasnasError, LatencyError, PluginError, ensure_finite,
+    CheckpointError, ConfigError, DataError, DivergedError, GasnasError, LatencyError, PluginError, ensure_finite,
 )
 from gasnas.plugins import PluginManager, get_plugin_manager
 from gasnas.reporting import LogReporter, Reporter
 from gasnas.run import RunDirectory, RunInfo, SearchResult
 from gasnas.seeding import deterministic_loader, rng, rng_state, seed_everything, set_rng_state
+from gasnas.threads import Threads, choose_threads
 
 if TYPE_CHECKING:
     import torch
@@ -179,12 +180,19 @@ class EngineContext(SearchContext):
         from torch.utils.data import Subset
 
         data = self.dataset.split(split, train=train)
+        total = len(data)
         if indices is not None:
             data = Subset(data, list(indices))
-        return deterministic_loader(
+        loader = deterministic_loader(
             data, batch_size=batch_size or self.budget.batch_size, seed=self.seed, epoch=epoch, stream=stream,
             shuffle=train if shuffle is None else shuffle, drop_last=train if drop_last is None else drop_last,
             workers=self.budget.workers, pin_memory=self.budget.pin_memory, distributed=self.dist.enabled)
+        if train and len(loader) == 0:  # a training loop over it would take no step, and learn nothing
+            where = f"the {split} split of dataset '{self.config.dataset.name}'"
+            where = (f"this training loader draws from {len(data)} of the {total} samples of {where}"
+                     if indices is not None else f"{where} holds {total} samples")
+            raise too_few_samples(batch_size or self.budget.batch_size, len(data), where, self.dist.world_size)
+        return loader
 
     def wrap(self, model: Any) -> Any:
         """The model wrapped for distributed data parallel when running under torchrun."""
@@ -217,6 +225,14 @@ class EngineContext(SearchContext):
         load_state(state)
         return epoch + 1
 
+    def end_step(self, metrics: Mapping[str, float]) -> None:
+        """One training step's values to the ``gasnas_step_ended`` hook; steps are numbered over the whole run (the
+        count is checkpointed with each epoch, so a resumed run goes on from it)."""
+        engine = self._engine
+        if self.dist.is_main:
+            engine.pm.hook.gasnas_step_ended(run=self.run, step=engine.steps, metrics=dict(metrics))
+        engine.steps += 1
+
     def end_epoch(self, epoch: int, metrics: Mapping[str, float], state: Mapping[str, Any]) -> None:
         """Record ``epoch``: metrics to ``metrics.jsonl`` and the event hook, then an atomic checkpoint. A metric
         or a state tensor that is not finite stops the run instead (:class:`~gasnas.errors.DivergedError`): the
@@ -228,11 +244,13 @@ class EngineContext(SearchContext):
                                 f"stopped and its last good checkpoint is kept; {DIVERGED_ADVICE}")
         record = {"epoch": epoch, **{k: float(v) for k, v in metrics.items()},
                   "elapsed_s": round(time.time() - self.run.started, 3)}
+        self._engine.last_metrics = record
         if self.dist.is_main:
             self.run_dir.append_metrics(record)
             self._engine.pm.hook.gasnas_epoch_ended(run=self.run, epoch=epoch, metrics=record)
         self.run_dir.save_checkpoint({"epoch": epoch, "config_digest": self.config.digest, "state": dict(state),
-                                      "rng": rng_state()})
+                                      "rng": rng_state(), "threads": self._engine.threads.count,
+                                      "steps": self._engine.steps})
         self.dist.barrier()
 
 
@@ -244,21 +262,29 @@ class Engine:
     """
 
     def __init__(self, config: SearchConfig, *, pm: PluginManager | None = None, reporter: Reporter | None = None,
-                 device: str | None = None, run_dir: RunDirectory | None = None) -> None:
+                 device: str | None = None, threads: int | None = None, run_dir: RunDirectory | None = None) -> None:
         self.config = config
         self.pm = pm or get_plugin_manager()
         self.reporter = reporter or LogReporter()
         self.dist = distributed.setup()
         self._device_name = device or config.device
+        self._threads = threads  # --threads: before the config's (see gasnas.threads)
+        self.threads: Threads | None = None
         self.run_dir = run_dir
         self.checkpoint: dict[str, Any] | None = None
         self.latency_target: float | None = None
         #: continuing a run directory (``resume``), as opposed to a fresh run
         self.resuming = False
+        #: the record of the last epoch ended in this process (the final score of strategies that report none)
+        self.last_metrics: dict[str, float] = {}
+        #: training steps reported so far (``EngineContext.end_step``), from the checkpoint when resuming
+        self.steps = 0
+        #: what the start-up data check warned about
+        self.data_warnings: list[str] = []
 
     @classmethod
     def resume(cls, run_dir: str | Path, *, pm: PluginManager | None = None, reporter: Reporter | None = None,
-               device: str | None = None) -> Engine:
+               device: str | None = None, threads: int | None = None) -> Engine:
         """An engine continuing the search in ``run_dir`` from its last checkpoint."""
         path = Path(run_dir)
         if not path.is_dir():
@@ -267,7 +293,7 @@ class Engine:
         if not config_file.is_file():
             raise CheckpointError(f"{path}: not a gasnas run directory (no config.yaml)")
         config = load_config(config_file, pm=pm)
-        engine = cls(config, pm=pm, reporter=reporter, device=device)
+        engine = cls(config, pm=pm, reporter=reporter, device=device, threads=threads)
         engine.run_dir = RunDirectory(path, writable=engine.dist.is_main)
         engine.checkpoint = engine.run_dir.load_checkpoint()
         engine.resuming = True
@@ -299,8 +325,8 @@ class Engine:
 
         cfg = self.config
         self.device = resolve_device(self._device_name)
-        if cfg.threads is not None:
-            torch.set_num_threads(cfg.threads)
+        started = self.checkpoint.get("threads") if self.checkpoint is not None else None
+        self.threads = choose_threads(self._threads, cfg.threads, started=started).apply()
         seed_everything(cfg.seed)
         if self.run_dir is None:
             name = cfg.name or f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.space.name}-{cfg.strategy.name}"
@@ -308,6 +334,7 @@ class Engine:
         if not (self.run_dir.config_file.exists() and self.checkpoint is not None):
             self.run_dir.write_config(cfg)
         resumed = int(self.checkpoint["epoch"]) if self.checkpoint is not None else None
+        self.steps = int(self.checkpoint.get("steps", 0)) if self.checkpoint is not None else 0
         if resumed is not None:
             self.run_dir.truncate_metrics(resumed)
         elif self.resuming:  # nothing to resume (the run was killed in its first epoch, or checkpoints deleted)
@@ -315,8 +342,11 @@ class Engine:
             if self.dist.is_main:
                 self.reporter.message(f"{self.run_dir.path}: no checkpoint to resume from; the search restarts at "
                                       "epoch 0")
-        self.run = RunInfo(self.run_dir.path, cfg, self.dist.is_main, resumed)
+        self.run = RunInfo(self.run_dir.path, cfg, self.dist.is_main, resumed, device=str(self.device),
+                           threads=self.threads)
         self._build()
+        self._check_data()
+        self._check_batches()
         input_shape = (1, 3, *self.dataset.input_size)
         if self.latency is not None:
             self.latency.prepare(self.space, input_shape)
@@ -332,19 +362,75 @@ class Engine:
         except GasnasError:
             raise
         except Exception as exc:  # noqa: BLE001 - a plugin's bug: name it, keep the run
+            from gasnas.api.model import is_single_value_norm_error
+
+            if is_single_value_norm_error(exc):
+                raise one_image_batch_error(exc, cfg.budget.batch_size) from exc
             raise self._crash(exc) from exc
         if not result.architectures:
             raise GasnasError(f"strategy '{cfg.strategy.name}' derived no architecture")
         result.metrics.setdefault("search_time_s", time.perf_counter() - started)
+        result.warnings[:0] = self.data_warnings  # said at start-up, and again beside the result
         with torch.no_grad():
             result.architectures = [self._annotate(a, rank, input_shape) for rank, a in enumerate(result.architectures)]
         self._write(result)
         if self.dist.is_main:
+            self._check_learned(result)  # after the architectures are on disk: reading the val labels may fail
             for rank, arch in enumerate(result.architectures):
                 self.pm.hook.gasnas_architecture_derived(run=self.run, architecture=arch, rank=rank)
             self.pm.hook.gasnas_search_finished(run=self.run, result=result)
             self.run_dir.write_text("summary.json", _summary_json(result))
         return result
+
+    def _check_data(self) -> None:
+        """The data check (:mod:`gasnas.datacheck`) of a fixed sample of the train and val splits, before any long
+        preparation: its errors stop the search, its warnings are reported now and kept for the result."""
+        from gasnas.datacheck import STARTUP_SAMPLES, check_data
+
+        splits = [s for s in ("train", "val") if s in self.dataset.splits]
+        report = check_data(self.dataset, self.config.dataset.name, splits, STARTUP_SAMPLES)
+        report.raise_errors(f"(a start-up sample of at most {STARTUP_SAMPLES} items per split; gasnas data check "
+                            f"{self.config.source} checks them all)")
+        self.data_warnings = [f"data: {warning}" for warning in report.warnings]
+        if self.dist.is_main:
+            for warning in self.data_warnings:
+                self.reporter.message(f"warning: {warning}")
+
+    def _check_batches(self) -> None:
+        """Refuse, before any long preparation, a train split in which one of the shares the strategy trains on
+        (:meth:`~gasnas.api.strategy.SearchStrategy.train_shares`) cannot fill a batch: the search would take no
+        training step and still end with an architecture."""
+        shares = self.strategy.train_shares()
+        if shares < 1:
+            return
+        total = len(self.dataset.split("train", train=True))
+        samples = total // shares
+        split = f"the train split of dataset '{self.config.dataset.name}'"
+        where = f"{split} holds {total} samples"
+        if shares > 1:
+            where = (f"strategy '{self.config.strategy.name}' trains on {shares} disjoint shares of the {total} "
+                     f"samples of {split} side by side (e.g. weights and architecture), the smallest holding {samples}")
+        if samples // self.dist.world_size < self.config.budget.batch_size:
+            raise too_few_samples(self.config.budget.batch_size, samples, where, self.dist.world_size)
+
+    def _check_learned(self, result: SearchResult) -> None:
+        """Flag a result that learned nothing: a final val score not clearly above the all-background score (the
+        score of predicting the most frequent class everywhere) gets a warning, and the metrics say both."""
+        from gasnas.api.evaluator import BACKGROUND_MARGIN, background_score
+
+        key = f"val_{self.evaluator.primary_metric}"
+        score = result.metrics.get(key, self.last_metrics.get(key))
+        if score is None:  # the strategy reports no val score
+            return
+        baseline = background_score(self.evaluator, self.dataset, "val")
+        result.metrics[f"background_{key}"] = baseline
+        result.metrics["above_background"] = float(score >= baseline + BACKGROUND_MARGIN)
+        if not result.metrics["above_background"]:
+            result.warnings.append(
+                f"the final {key} ({score:.4g}) is not clearly above the all-background score ({baseline:.4g}: "
+                "predicting the most frequent class everywhere): the search learned next to nothing, so its "
+                "architecture says little. Train longer (budget.epochs, budget.steps_per_epoch), check the "
+                "strategy's learning rates (strategy.params) and the dataset's labels")
 
     def _crash(self, exc: BaseException) -> PluginError:
         """A :class:`PluginError` for an unexpected exception during the search: it names the component whose
@@ -428,6 +514,25 @@ class Engine:
             arch.save(self.run_dir.path / "architectures" / f"top{rank + 1}-{arch.id}.yaml")
         for picture in self.space.render(best.sample, self.run_dir.path / "cells"):
             result.files[picture.stem] = picture
+
+
+def too_few_samples(batch_size: int, samples: int, where: str, world: int = 1) -> DataError:
+    """The error for training batches that cannot be filled: ``samples`` (from ``where``) over ``world``
+    processes, each dropping its last partial batch."""
+    each = samples // world
+    over = f" ({each} for each of {world} processes)" if world > 1 else ""
+    return DataError(f"budget.batch_size is {batch_size}, but {where}{over}, and the last partial batch is dropped: no "
+                     "training step would run, and the search would end with an architecture that learned nothing. "
+                     f"Lower budget.batch_size to at most {max(each, 1)}, or give the dataset a larger train split "
+                     "(see its dataset.params)")
+
+
+def one_image_batch_error(exc: BaseException, batch_size: int) -> ConfigError:
+    """The error for torch's refusal to batch-normalise one value per channel during the search."""
+    also = "" if batch_size == 1 else " (and check that the strategy's batches hold at least 2 images each)"
+    return ConfigError(f"budget.batch_size is {batch_size}: a batch of one image reached a batch-norm layer on a 1 x 1 "
+                       f"map (as after global pooling), and training cannot normalise a single value per channel "
+                       f"(torch: {exc}); set budget.batch_size to 2 or more{also}")
 
 
 def _summary_json(result: SearchResult) -> str:

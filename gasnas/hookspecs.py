@@ -9,7 +9,8 @@ below. Registration hooks receive the registry of their kind and add components 
     def gasnas_register_strategies(registry):
         registry.add("random", "my_pkg.random:RandomSearch", options=RandomOptions, requires=["sampling"])
 
-Event hooks are called by the engine on the main process only (rank 0 under distributed training).
+Event hooks are called by the engine on the main process only (rank 0 under distributed training); the step and
+epoch hooks by ``gasnas train`` too.
 """
 
 from __future__ import annotations
@@ -88,8 +89,15 @@ def gasnas_search_started(run: RunInfo) -> None:
 
 
 @hookspec
+def gasnas_step_ended(run: RunInfo, step: int, metrics: Mapping[str, float]) -> None:
+    """A training step of a search or of ``gasnas train`` ended (``run.kind`` says which); ``step`` counts the
+    run's steps from 0 (a resumed run continues the count) and ``metrics`` holds that step's values (e.g. ``ce``)."""
+
+
+@hookspec
 def gasnas_epoch_ended(run: RunInfo, epoch: int, metrics: Mapping[str, float]) -> None:
-    """A search epoch ended; ``metrics`` is what was appended to ``metrics.jsonl`` for it."""
+    """An epoch of a search or of ``gasnas train`` ended (``run.kind`` says which); ``metrics`` is what was
+    appended to ``metrics.jsonl`` for it."""
 
 
 @hookspec
@@ -114,6 +122,7 @@ REGISTRATION_HOOKS = (
 )
 EVENT_HOOKS = (
     "gasnas_search_started",
+    "gasnas_step_ended",
     "gasnas_epoch_ended",
     "gasnas_architecture_derived",
     "gasnas_search_finished",

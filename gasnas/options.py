@@ -18,14 +18,14 @@ import math
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, Union
 
 from gasnas.errors import ConfigError, closest
 
 __all__ = ["option", "Range", "range_of", "check_ranges", "OptionValueError", "Location", "parse_options", "parse_value",
-           "options_schema", "options_to_dict", "help_of"]
+           "options_schema", "options_to_dict", "help_of", "unknown_keys_error"]
 
 T = TypeVar("T")
 KeyPath = tuple[str, ...]
@@ -132,27 +132,46 @@ def help_of(f: dataclasses.Field) -> str:
 
 @dataclass(frozen=True)
 class Location:
-    """Where a value came from: the file and, for each key path, its line in that file."""
+    """Where a value came from: the file and, for each key path, its line; for a config that extends others
+    (``base:``), the file of each key read from a base (``files``) and the bases merged under ``file``, in
+    merge order (``bases``)."""
 
     file: str = "<config>"
     lines: Mapping[KeyPath, int] = field(default_factory=dict)
+    files: Mapping[KeyPath, str] = field(default_factory=dict)
+    bases: tuple[str, ...] = ()
 
-    def line_of(self, path: KeyPath) -> int | None:
+    def origin(self, path: KeyPath) -> tuple[str, int | None]:
+        """The file and line of ``path``, or of its closest parent with a known line."""
         while path:
             if path in self.lines:
-                return self.lines[path]
+                return self.files.get(path, self.file), self.lines[path]
             path = path[:-1]
-        return None
+        return self.file, None
+
+    def line_of(self, path: KeyPath) -> int | None:
+        return self.origin(path)[1]
 
     def describe(self, path: KeyPath, at: KeyPath | None = None) -> str:
-        line = self.line_of(at if at is not None else path)
-        where = f"{self.file}:{line}" if line is not None else self.file
+        file, line = self.origin(at if at is not None else path)
+        where = f"{file}:{line}" if line is not None else file
         key = ".".join(path) if path else "(top level)"
         return f"{where}: {key}"
 
     def error(self, path: KeyPath, message: str, at: KeyPath | None = None) -> ConfigError:
         """A :class:`ConfigError` about ``path``; ``at`` is the key whose line to show, when more precise."""
         return ConfigError(f"{self.describe(path, at)}: {message}")
+
+
+def unknown_keys_error(path: KeyPath, unknown: Sequence[str], allowed: Sequence[str], where: Location, *,
+                       notes: Mapping[str, str] | None = None, then: str | None = None) -> ConfigError:
+    """One error naming every unknown key of the mapping at ``path``, each followed by its ``notes`` entry (by
+    default the closest allowed spelling), then ``then`` (by default what is allowed); the line shown is the
+    first unknown key's."""
+    notes = notes if notes is not None else {key: closest(key, allowed) for key in unknown}
+    keys = ", ".join(f"'{key}'{notes.get(key, '')}" for key in unknown)
+    then = then if then is not None else f"allowed: {', '.join(allowed) or '(none)'}"
+    return where.error(path, f"unknown key{'s' if len(unknown) > 1 else ''} {keys}; {then}", at=(*path, unknown[0]))
 
 
 def _type_name(tp: Any) -> str:
@@ -250,11 +269,9 @@ def parse_options(cls: type[T], data: Any, path: KeyPath = (), where: Location |
         raise where.error(path, f"expected a mapping of options, got {data!r}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    for key in data:
-        if key not in fields:
-            allowed = ", ".join(fields) or "(none)"
-            raise where.error(path, f"unknown key '{key}'{closest(str(key), fields)}; allowed: {allowed}",
-                              at=(*path, str(key)))
+    unknown = [str(key) for key in data if key not in fields]
+    if unknown:
+        raise unknown_keys_error(path, unknown, list(fields), where)
     values = {}
     for name, f in fields.items():
         if name in data:

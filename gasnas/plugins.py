@@ -37,6 +37,7 @@ DEFAULT_PACKAGE = "gasnas_plugins"
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "gasnas_plugins.callbacks.console",
     "gasnas_plugins.callbacks.curves",
+    "gasnas_plugins.callbacks.tensorboard",
     "gasnas_plugins.spaces.gas",
     "gasnas_plugins.spaces.nni",
     "gasnas_plugins.communicators",

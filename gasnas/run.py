@@ -34,6 +34,7 @@ from gasnas.io import atomic_write, atomic_write_text, stray_temporaries
 if TYPE_CHECKING:
     from gasnas.architecture import Architecture
     from gasnas.config import SearchConfig
+    from gasnas.threads import Threads
 
 __all__ = ["RunDirectory", "RunInfo", "SearchResult", "CHECKPOINT_FORMAT", "load_checkpoint"]
 
@@ -194,13 +195,17 @@ def load_checkpoint(path: str | Path, *, missing_ok: bool = False) -> dict[str, 
 
 @dataclass
 class RunInfo:
-    """What event hooks learn about the run."""
+    """What event hooks learn about the run (``device`` and ``threads``: what computes it)."""
 
     directory: Path
     config: SearchConfig
     is_main: bool = True
     resumed_from_epoch: int | None = None
     started: float = field(default_factory=time.time)
+    device: str = ""
+    threads: Threads | None = None
+    #: "search", or "train" for ``gasnas train`` (whose ``config`` is then the training config)
+    kind: str = "search"
 
 
 @dataclass

@@ -80,3 +80,52 @@ def test_version(cli):
 
     result = cli("--version")
     assert result.exit_code == 0 and __version__ in result.output
+
+
+def _every_component(pm):
+    from gasnas.config import SECTIONS
+
+    return [(section, name) for section, (kind, _) in SECTIONS.items() for name in pm.registry(kind).names()]
+
+
+def test_init_writes_any_component_with_its_own_params(cli, tmp_path, pm):
+    """`gasnas init --SECTION NAME` for every registered component: a config that loads, with that component's
+    params (its defaults, completed by its registered example) and the quickstart's other sections."""
+    import dataclasses
+
+    from gasnas.config import SECTIONS, default_config_path
+
+    quickstart = load_config(default_config_path())
+    for section, name in _every_component(pm):
+        target = tmp_path / f"{section}-{name}.yaml"
+        result = cli("init", str(target), f"--{section}", name)
+        assert result.exit_code == 0, f"--{section} {name}: {result.output}"
+        config = load_config(target)
+        chosen = getattr(config, section)
+        assert chosen.name == name
+        component = pm.registry(SECTIONS[section][0]).get(name)
+        written = yaml.safe_load(target.read_text())[section].get("params")
+        if name != getattr(quickstart, section).name:
+            assert chosen.params == component.example_options()
+            fields = [f.name for f in dataclasses.fields(component.options)] if component.options else []
+            assert list(written or {}) == fields
+        others = [s for s in SECTIONS if s != section]
+        assert {s: getattr(config, s).to_dict() if getattr(config, s) else None for s in others} == \
+            {s: getattr(quickstart, s).to_dict() if getattr(quickstart, s) else None for s in others}
+
+
+def test_init_with_several_components_and_its_errors(cli, tmp_path, pm, toys):
+    target = tmp_path / "g.yaml"
+    result = cli("init", str(target), "--strategy", "evolution", "--latency", "onnxruntime")
+    assert result.exit_code == 0, result.output
+    config = load_config(target)
+    assert (config.strategy.name, config.latency.name) == ("evolution", "onnxruntime")
+    assert config.latency.target_relative == 1.0 and config.latency.measure.name == "onnxruntime"  # kept
+    unknown = cli("init", str(tmp_path / "u.yaml"), "--space", "gass")
+    assert unknown.exit_code == 2
+    assert "--space: unknown search space 'gass' (did you mean 'gas'?); available: " in unknown.output
+    unfit = cli("init", str(tmp_path / "i.yaml"), "--space", "tiny")  # a toy space without a supernet
+    assert unfit.exit_code == 2 and "strategy 'differentiable' needs a search space with supernet" in unfit.output
+    assert not (tmp_path / "u.yaml").exists() and not (tmp_path / "i.yaml").exists()
+    renamed = cli("config", "check", str(target), "--set", "strategy.name=differentiable")
+    assert renamed.exit_code == 2 and "these params belong to strategy 'evolution'" in renamed.output

@@ -234,3 +234,60 @@ def test_checkpoints_of_the_previous_digest_still_resume(toy_config):
     assert config.accepts(hashlib.sha1(blob.encode()).hexdigest()[:16])
     assert config.accepts(config.digest)
     assert not config.accepts(load_config(toy_config, ["seed=5"]).digest)
+
+
+@pytest.mark.parametrize(("overrides", "fragment"), [
+    (["strategy.params={per_epock: 1, metrik: acc}"],
+     "strategy.params: unknown keys 'per_epock' (did you mean 'per_epoch'?), 'metrik' (did you mean 'metric'?); "
+     "allowed: per_epoch, fail_at_epoch, metric"),
+    (["strategy={name: random, nam: x, parms: {}}"],
+     "strategy: unknown keys 'nam' (did you mean 'name'?), 'parms' (did you mean 'params'?); allowed: name, params"),
+    (["sead=1", "budgt={}"], "(top level): unknown keys 'sead' (did you mean 'seed'?), 'budgt' (did you mean "
+                             "'budget'?)"),
+])
+def test_every_unknown_key_of_a_section_is_reported_at_once(toy_config, overrides, fragment):
+    with pytest.raises(ConfigError) as err:
+        load_config(toy_config, overrides)
+    assert fragment in str(err.value)
+
+
+def _option_names(pm, kind: str, name: str) -> list[str]:
+    import dataclasses
+
+    return [f.name for f in dataclasses.fields(pm.registry(kind).get(name).options)]
+
+
+def test_params_left_from_another_component_say_whose_they_are(pm):
+    """The quickstart's strategy renamed, its params kept: every one is named, with the component they belong to
+    and what the new one takes."""
+    from gasnas.config import default_config_path
+
+    path = default_config_path()
+    text = path.read_text()
+    evolution = _option_names(pm, "strategies", "evolution")
+    left = [k for k in yaml.safe_load(text)["strategy"]["params"] if k not in evolution]
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if row.strip().startswith(f"{left[0]}:"))
+    with pytest.raises(ConfigError) as err:
+        load_config(path, ["strategy.name=evolution"])
+    assert str(err.value) == (
+        f"{path}:{line}: strategy.params: unknown keys {', '.join(repr(k) for k in left)}; these params belong to "
+        f"strategy 'differentiable' (the name changed, the params did not: remove or replace them); 'evolution' "
+        f"takes: {', '.join(evolution)}")
+    with pytest.raises(ConfigError) as err:  # a typo among them keeps its own hint
+        load_config(path, ["strategy.name=evolution", "strategy.params.populaton=3"])
+    assert "'populaton' (did you mean 'population'?); all but 'populaton' belong to strategy 'differentiable'" \
+        in str(err.value)
+
+
+def test_params_of_several_other_components_name_each_owner(pm):
+    from gasnas.config import default_config_path
+
+    assert "trials" in _option_names(pm, "strategies", "nni")
+    with pytest.raises(ConfigError) as err:
+        load_config(default_config_path(), ["strategy={name: evolution, params: {arch_lr: 0.1, trials: 2}}"])
+    assert ("unknown keys 'arch_lr' (an option of 'differentiable'), 'trials' (an option of 'nni'); 'evolution' "
+            "takes: weight_lr") in str(err.value)
+    with pytest.raises(ConfigError) as err:  # a component without options
+        load_config(default_config_path(), ["communicator={name: none, params: {gamma: 0.5}}"])
+    assert "communicator.params: unknown key 'gamma'; " in str(err.value)
+    assert "belong to communicator 'gcn'" in str(err.value) and "'none' takes no params" in str(err.value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gasnas.errors import ConfigError
+from gasnas.errors import CheckpointError, ConfigError
 from gasnas.options import parse_options
 from gasnas.runtime.macs import count
 from gasnas_plugins.models.backbones.resnet import ResNet
@@ -63,6 +63,27 @@ def test_checkpoint_with_aux_heads_loads_into_a_model_without_them(tmp_path):
     assert lean.detail_head is None and len(lean.aux_heads) == 0
     torch.save(stdc1(4, STDCOptions(aux_heads=False)).state_dict(), path)
     assert len(stdc1(4, STDCOptions(weights=str(path))).aux_heads) == 2
+
+
+def test_bisenetv1_r18_loads_torchvisions_resnet18_weights_into_its_backbone(tmp_path):
+    from torchvision_resnet import BATCHES_TRACKED, resnet18_features, resnet18_state
+
+    state = resnet18_state()
+    path = tmp_path / "resnet18.pt"
+    torch.save(state, path)
+    model = bisenetv1_r18(4, BiSeNetV1Options(weights=str(path))).eval()  # strict: the whole backbone is filled
+    x = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        for ours, theirs in zip(model.backbone(x), resnet18_features(state, x), strict=True):
+            torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
+    assert int(model.backbone.stem[0].bn.num_batches_tracked) == BATCHES_TRACKED
+
+    del state["layer4.1.bn2.running_var"]
+    state["layer5.0.conv1.weight"] = torch.zeros(1)
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match=r"torchvision-resnet layout into backbone\): missing keys: "
+                                              r"backbone.stages.3.1.conv2.bn.running_var; unexpected keys: layer5"):
+        bisenetv1_r18(4, BiSeNetV1Options(weights=str(path)))
 
 
 def test_options_are_checked_before_building():

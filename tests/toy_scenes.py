@@ -94,6 +94,7 @@ def gasnas_register_evaluators(registry):
 
 GAS_CONFIG = """\
 seed: 0
+threads: 1  # fixed: runs in separate processes (kill and resume tests) compute alike however busy the machine is
 output: {output}
 dataset: {{name: rectangles}}
 space: {{name: gas, params: {{preset: gas-tiny, cells: 3, reductions: [1], nodes: 2, channels: 8,

@@ -111,6 +111,7 @@ class RandomSearch(SearchStrategy):
                     opt.zero_grad()
                     loss.backward()
                     opt.step()
+                    ctx.end_step({"ce": float(loss.detach())})
                 score = ctx.evaluator.evaluate(net, ctx.loader("val", train=False), dataset=ctx.dataset).metrics["acc"]
                 state["history"].append([sample, score + 1e-3 * torch.rand(()).item()])
             ctx.end_epoch(epoch, {"best": max(s for _, s in state["history"])}, state)

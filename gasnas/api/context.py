@@ -108,6 +108,11 @@ class SearchContext(Protocol):
         strategy state of the last completed epoch (every RNG restored) and the next epoch is returned."""
         ...
 
+    def end_step(self, metrics: Mapping[str, float]) -> None:
+        """Report one training step's values (e.g. ``{"ce": 2.1}``) to the ``gasnas_step_ended`` event hook
+        (loggers such as TensorBoard); the engine numbers the steps of the run, across resumes."""
+        ...
+
     def end_epoch(self, epoch: int, metrics: Mapping[str, float], state: Mapping[str, Any]) -> None:
         """Record ``epoch``: metrics to ``metrics.jsonl`` and the event hook, then an atomic checkpoint."""
         ...

@@ -4,12 +4,33 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["SegmentationDataset", "class_weights"]
+__all__ = ["SegmentationDataset", "ItemCheck", "class_weights"]
+
+
+@dataclass(frozen=True)
+class ItemCheck:
+    """What the data check found in one item of a split (see :meth:`SegmentationDataset.check_items`)."""
+
+    #: how messages name the item: its label file, or ``<split> item <index>``
+    name: str
+    #: (height, width) of the image as evaluation and training see it (after any resize); None when unreadable
+    size: tuple[int, int] | None = None
+    #: labelled pixels per class (int64, ``num_classes`` long); None when unreadable
+    counts: torch.Tensor | None = None
+    #: pixels of the label, the ignored ones included
+    pixels: int = 0
+    #: label values that are neither a class nor ignored (raw ids the dataset's table lacks)
+    bad_ids: tuple[int, ...] = ()
+    #: the label values allowed, for the message about ``bad_ids``
+    expected: str = ""
+    #: why the item cannot be used (a missing, unreadable or truncated file, an image and label of other sizes)
+    error: str | None = None
 
 
 class SegmentationDataset(ABC):
@@ -42,6 +63,47 @@ class SegmentationDataset(ABC):
     @abstractmethod
     def split(self, name: str, *, train: bool = False) -> Dataset:
         """The split ``name``; raise :class:`~gasnas.errors.DataError` naming what is missing."""
+
+    @property
+    def train_crop(self) -> tuple[int, int] | None:
+        """(height, width) of the random crops training takes, padded with the ignore index where the scaled
+        image is smaller; None when training sees whole images. The data check warns when it is larger than the
+        images."""
+        return None
+
+    @property
+    def train_scale(self) -> tuple[float, float]:
+        """The range of the random scale applied before the crop; (1, 1) when there is none."""
+        return (1.0, 1.0)
+
+    def check_items(self, split: str, indices: Sequence[int]) -> Iterator[ItemCheck]:
+        """One :class:`ItemCheck` per index of ``split``, for the data check (``gasnas data check`` and the
+        start-up check of searches and trainings); ``split`` exists (the check asked :meth:`split` first).
+
+        The default reads each item as evaluation does: an item's :class:`~gasnas.errors.DataError` becomes its
+        ``error``, label values outside ``[0, num_classes)`` and the ignore index its ``bad_ids``. A dataset that
+        can check better overrides it: raw label ids against its own table, labels read without decoding images,
+        sizes from image headers."""
+        from gasnas.errors import DataError
+
+        data = self.split(split, train=False)
+        expected = f"0..{self.num_classes - 1} (classes) or {self.ignore_index} (ignored)"
+        for index in indices:
+            name = f"{split} item {index}"
+            try:
+                image, label = data[index]
+            except DataError as exc:
+                yield ItemCheck(name, error=str(exc))
+                continue
+            size = tuple(image.shape[-2:])
+            if tuple(label.shape) != size:
+                yield ItemCheck(name, error=f"{name}: label is {' x '.join(map(str, label.shape))} but its image is "
+                                            f"{size[0]} x {size[1]}; an image and its label must have the same size")
+                continue
+            known = (label >= 0) & (label < self.num_classes)
+            bad = label[~known & (label != self.ignore_index)].unique()
+            counts = torch.bincount(label[known].flatten(), minlength=self.num_classes)
+            yield ItemCheck(name, size, counts, label.numel(), tuple(int(v) for v in bad), expected)
 
     def class_counts(self, split: str = "train") -> torch.Tensor:
         """Labelled pixels per class in ``split`` (int64, ``num_classes`` long; the ignore index not counted), as

@@ -24,6 +24,14 @@ class SearchStrategy(ABC):
     def __init__(self, options: Any = None) -> None:
         self.options = options
 
+    def train_shares(self) -> int:
+        """Into how many disjoint shares of the train split (as ``ctx.split_indices("train", n)`` deals them) the
+        strategy's training steps draw batches from side by side: 1 by default (every step from the whole split),
+        2 for a bi-level search (weights from one half, architecture from the other), 0 for a strategy that
+        takes no training step. Before any long preparation (a latency table) the engine refuses a train split
+        in which a share cannot fill one batch of ``budget.batch_size``: such a search would train nothing."""
+        return 1
+
     @abstractmethod
     def search(self, ctx: SearchContext) -> SearchResult:
         """Run the search and return the derived architectures, best first."""

@@ -19,7 +19,10 @@ from torch import nn
 from gasnas.runtime.export import _shapes
 from gasnas.runtime.providers import ProviderChoice, choose_providers
 
-__all__ = ["Timing", "summarize", "time_torch", "time_onnxruntime", "torch_threads", "ort_session"]
+__all__ = ["Timing", "summarize", "time_torch", "time_onnxruntime", "torch_threads", "ort_session", "SPREAD_WARNING"]
+
+#: the slowest timed call at this many times the fastest or more: the measurement is flagged as unsteady
+SPREAD_WARNING = 3.0
 
 
 @dataclass(frozen=True)
@@ -38,19 +41,35 @@ class Timing:
     threads: int
     provider: str = ""
     batch: int = 1
+    max_ms: float = float("nan")
 
     @property
     def fps(self) -> float:
         return 1000.0 * self.batch / self.median_ms
 
+    @property
+    def spread(self) -> float:
+        """The slowest timed call over the fastest (1: every call took the same time)."""
+        return self.max_ms / self.min_ms if self.min_ms > 0 else float("nan")
+
+    def spread_warning(self) -> str | None:
+        """A warning when :attr:`spread` reaches :data:`SPREAD_WARNING`: the calls did not take a steady time,
+        so the median may not be what the network takes."""
+        if not self.spread >= SPREAD_WARNING:
+            return None
+        return (f"the {self.repeats} timed calls took {self.min_ms:.3f} to {self.max_ms:.3f} ms (the slowest "
+                f"{self.spread:.1f}x the fastest; median {self.median_ms:.3f} ms): the machine was busy or changed "
+                "speed while timing, so the median may not be what this network takes; time it again on an idle "
+                "machine, with more warm-up calls and a fixed thread count")
+
     def to_dict(self) -> dict:
-        return {**asdict(self), "fps": self.fps}
+        return {**asdict(self), "fps": self.fps, "spread": self.spread}
 
 
 def summarize(samples_ms: list[float], **how) -> Timing:
     arr = np.asarray(samples_ms, dtype=np.float64)
     return Timing(float(np.median(arr)), float(arr.mean()), float(np.percentile(arr, 90)),
-                  float(np.percentile(arr, 99)), float(arr.min()), len(samples_ms), **how)
+                  float(np.percentile(arr, 99)), float(arr.min()), len(samples_ms), max_ms=float(arr.max()), **how)
 
 
 @contextlib.contextmanager

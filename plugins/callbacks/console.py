@@ -19,12 +19,16 @@ def gasnas_search_started(run) -> None:
         err_console.print(f"[bold]resumed[/] {run.directory} after epoch {run.resumed_from_epoch}")
     else:
         err_console.print(f"[bold]search[/] {run.directory}")
+    if run.threads is not None:
+        err_console.print(f"computing on {run.device or '?'} with {run.threads}", markup=False)
 
 
 @hookimpl
 def gasnas_epoch_ended(run, epoch: int, metrics: Mapping[str, float]) -> None:
     from gasnas.api import err_console
 
+    if run.kind != "search":  # gasnas train prints its own epoch lines
+        return
     total = run.config.budget.epochs
     err_console.print(f"epoch {epoch + 1}/{total}  {_fmt(metrics)}  [dim]{metrics.get('elapsed_s', 0):.0f}s[/]")
 

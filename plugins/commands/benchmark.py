@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from gasnas.api import threads_option
 from gasnas_plugins.commands.shapes import parse_shape
 
 __all__ = ["benchmark"]
@@ -24,8 +25,7 @@ DEFAULT_INPUT = (1, 3, 1024, 2048)
               help="Precision (fp16 needs CUDA).")
 @click.option("--warmup", type=click.IntRange(0, 10**7), default=10, show_default=True, help="Untimed calls first.")
 @click.option("--repeats", type=click.IntRange(1, 10**7), default=50, show_default=True, help="Timed calls.")
-@click.option("--threads", type=click.IntRange(1, 4096),
-              help="CPU threads (default: torch's / ONNX Runtime's default).")
+@threads_option
 @click.option("--num-classes", type=click.IntRange(1, 100_000), default=19, show_default=True,
               help="Output classes of a model name or architecture file (a checkpoint knows its own).")
 @click.option("--json", "json_file", type=click.Path(path_type=Path), help="Also write the results to this file.")
@@ -38,8 +38,8 @@ def benchmark(target: str, input_shape: str | None, runtime: str, device: str, d
     """
     import json
 
-    from gasnas.api import console, table
-    from gasnas.api import resolve_device
+    from gasnas.api import console, table, warning_rows
+    from gasnas.api import choose_threads, resolve_device
     from gasnas.api import LatencyError
     from gasnas.api import atomic_write_text
     from gasnas.api import get_plugin_manager
@@ -62,18 +62,23 @@ def benchmark(target: str, input_shape: str | None, runtime: str, device: str, d
     dev = str(resolve_device(device))
     if dtype == "fp16" and not dev.startswith("cuda"):
         raise LatencyError("fp16 timing needs a CUDA device; use --dtype fp32 on CPU")
-    console.print(f"timing {what} at {'x'.join(map(str, shape))} ({runtime}, {dev}, {dtype})", soft_wrap=True)
-    timing = _time(model, shape, runtime, dev, dtype, warmup, repeats, threads)
+    computing = choose_threads(threads)
+    console.print(f"timing {what} at {'x'.join(map(str, shape))} ({runtime}, {dev}, {dtype}, {computing})",
+                  soft_wrap=True, markup=False)
+    timing = _time(model, shape, runtime, dev, dtype, warmup, repeats, computing.count)
     rows = [("network", what), ("input", "x".join(map(str, shape))), ("runtime", timing.runtime),
             ("device", timing.device), ("dtype", dtype), ("threads", timing.threads),
             ("provider", timing.provider), ("warm-up / timed calls", f"{timing.warmup} / {timing.repeats}"),
             ("median", f"{timing.median_ms:.3f} ms"), ("p90", f"{timing.p90_ms:.3f} ms"),
             ("p99", f"{timing.p99_ms:.3f} ms"), ("mean", f"{timing.mean_ms:.3f} ms"),
-            ("min", f"{timing.min_ms:.3f} ms"), ("FPS (median)", f"{timing.fps:.1f}")]
-    console.print(table("benchmark", ["", ""], rows))
+            ("min", f"{timing.min_ms:.3f} ms"), ("max", f"{timing.max_ms:.3f} ms"),
+            ("spread (max / min)", f"{timing.spread:.2f}x"), ("FPS (median)", f"{timing.fps:.1f}")]
+    warnings = [w for w in (timing.spread_warning(),) if w is not None]
+    rows += warning_rows(warnings)
+    console.print(table("benchmark" + (" (unsteady)" if warnings else ""), ["", ""], rows))
     if json_file is not None:
         atomic_write_text(json_file, json.dumps({"network": what, "input": list(shape), "dtype": dtype,
-                                                 **timing.to_dict()}, indent=2))
+                                                 **timing.to_dict(), "warnings": warnings}, indent=2))
         console.print(f"wrote {json_file}")
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from gasnas.api import threads_option
+
 __all__ = ["evaluate"]
 
 
@@ -28,13 +30,14 @@ def _scales(value: str | None) -> tuple[float, ...] | None:
 @click.option("--scales", help="Multi-scale evaluation, e.g. 0.75,1,1.25 (default: as the run was validated).")
 @click.option("--batch-size", type=click.IntRange(1, 10**7), default=8, show_default=True, help="Images per step.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@threads_option
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override the stored dataset section, e.g. --set dataset.params.root=/data/cityscapes.")
 @click.option("--samples", type=click.IntRange(0, 1000), default=4, show_default=True,
               help="Rows in the predictions picture.")
 @click.option("--output", type=click.Path(path_type=Path), help="Folder for the pictures (default: the checkpoint's).")
 def evaluate(checkpoint: Path, split: str, flip: bool | None, scales: str | None, batch_size: int, device: str,
-             overrides: tuple[str, ...], samples: int, output: Path | None) -> None:
+             threads: int | None, overrides: tuple[str, ...], samples: int, output: Path | None) -> None:
     """Score CHECKPOINT (best.pt of a training run, or its run directory) on a split.
 
     Prints the per-class IoU, and writes eval-SPLIT-confusion.png, eval-SPLIT-predictions.png and
@@ -43,7 +46,7 @@ def evaluate(checkpoint: Path, split: str, flip: bool | None, scales: str | None
     import json
 
     from gasnas.api import RichReporter, console, table
-    from gasnas.api import resolve_device
+    from gasnas.api import choose_threads, resolve_device
     from gasnas.api import atomic_write_text
     from gasnas.api import get_plugin_manager
     from gasnas_plugins.evaluators.pictures import plot_confusion, plot_predictions
@@ -55,6 +58,8 @@ def evaluate(checkpoint: Path, split: str, flip: bool | None, scales: str | None
     pm = get_plugin_manager()
     trained = load_trained(checkpoint)
     dev = resolve_device(device)
+    computing = choose_threads(threads).apply()
+    console.print(f"computing on {dev} with {computing}", markup=False, soft_wrap=True)
     model = trained.build(pm).to(dev)
     dataset = trained.load_dataset(pm, overrides)
     evaluator = trained.load_evaluator(pm, flip=flip, scales=_scales(scales))

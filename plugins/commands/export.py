@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from gasnas.api import threads_option
 from gasnas_plugins.commands.shapes import parse_shape
 
 __all__ = ["export"]
@@ -25,8 +26,9 @@ __all__ = ["export"]
 @click.option("--tolerance", type=click.FloatRange(0, 1e6, min_open=True), default=1e-4, show_default=True,
               help="Largest allowed absolute difference between ONNX Runtime's and torch's logits, as a share of "
                    "the largest absolute logit (at least 1).")
+@threads_option
 def export(checkpoint: Path, fmt: str, output: Path | None, opset: int, input_shape: str | None,
-           dynamic_batch: bool, dynamic_size: bool, tolerance: float) -> None:
+           dynamic_batch: bool, dynamic_size: bool, tolerance: float, threads: int | None) -> None:
     """Export CHECKPOINT (best.pt, or a training run directory) to ONNX and verify it.
 
     The exported graph runs in ONNX Runtime on random inputs (also at another batch and size when those axes
@@ -37,10 +39,11 @@ def export(checkpoint: Path, fmt: str, output: Path | None, opset: int, input_sh
     from gasnas.api import GasnasError
     from gasnas.api import atomic_write_bytes
     from gasnas.api import get_plugin_manager
-    from gasnas.api import export_onnx
+    from gasnas.api import choose_threads, export_onnx
     from gasnas_plugins.training.checkpoint import load_trained
 
     pm = get_plugin_manager()
+    computing = choose_threads(threads).apply()
     trained = load_trained(checkpoint)
     model = trained.build(pm)
     shape = parse_shape(input_shape) or (1, 3, *trained.input_size)
@@ -50,7 +53,7 @@ def export(checkpoint: Path, fmt: str, output: Path | None, opset: int, input_sh
         checks.append((shape[0] + 1, *shape[1:]))
     if dynamic_size:
         checks.append((shape[0], shape[1], _other(shape[2]), _other(shape[3])))
-    diffs = [(s, *verify_onnx(model, data, s)) for s in checks]
+    diffs = [(s, *verify_onnx(model, data, s, threads=computing.count)) for s in checks]
     rows = [(f"max abs difference at {'x'.join(map(str, s))}", f"{d:.3g} (largest |logit| {scale:.3g})")
             for s, d, scale in diffs]
     allowed = tolerance * max(1.0, *(scale for _, _, scale in diffs))
@@ -64,7 +67,8 @@ def export(checkpoint: Path, fmt: str, output: Path | None, opset: int, input_sh
     atomic_write_bytes(path, data)
     rows = [("file", str(path)), ("format", f"ONNX opset {opset}"), ("size", f"{len(data) / 2**20:.2f} MiB"),
             ("input", f"{'x'.join(map(str, shape))}" + _dynamic(dynamic_batch, dynamic_size)), *rows,
-            ("allowed difference", f"{allowed:.3g} (--tolerance {tolerance:g} of the largest logit)")]
+            ("allowed difference", f"{allowed:.3g} (--tolerance {tolerance:g} of the largest logit)"),
+            ("checked with", str(computing))]
     console.print(table(f"exported {trained.spec.describe()}", ["", ""], rows))
 
 
@@ -78,9 +82,11 @@ def _dynamic(batch: bool, size: bool) -> str:
     return f" (dynamic {' and '.join(axes)})" if axes else ""
 
 
-def verify_onnx(model, onnx_bytes: bytes, shape: tuple[int, ...], seed: int = 0) -> tuple[float, float]:
+def verify_onnx(model, onnx_bytes: bytes, shape: tuple[int, ...], seed: int = 0, *,
+                threads: int | None = None) -> tuple[float, float]:
     """The largest absolute difference between ONNX Runtime's and torch's outputs on a random input, and the
-    largest absolute output of torch (the scale the difference is judged against)."""
+    largest absolute output of torch (the scale the difference is judged against); ONNX Runtime computes with
+    ``threads`` CPU threads (None: its default)."""
     import numpy as np
     import torch
 
@@ -89,7 +95,7 @@ def verify_onnx(model, onnx_bytes: bytes, shape: tuple[int, ...], seed: int = 0)
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
         expected = model.eval()(x).numpy()
-    session, _ = ort_session(onnx_bytes, "cpu")
+    session, _ = ort_session(onnx_bytes, "cpu", threads=threads)
     (got,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
     scale = float(np.abs(expected).max())
     if got.shape != expected.shape:

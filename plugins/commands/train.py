@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import click
+
+from gasnas.api import threads_option
 
 __all__ = ["train"]
 
@@ -21,26 +24,36 @@ __all__ = ["train"]
 @click.option("--batch-size", type=int, help="Shorthand for --set train.batch_size=N.")
 @click.option("--lr", type=float, help="Shorthand for --set train.lr=X.")
 @click.option("--device", help="auto, cpu, cuda or cuda:N (overrides the config).")
+@threads_option
 @click.option("--output", help="Directory for run directories (default runs).")
 @click.option("--name", help="Run directory name.")
+@click.option("--init", "init", metavar="PATH",
+              help="Start from the weights in PATH (a state dict, a checkpoint, a best.pt, or a layout the model "
+                   "declares, e.g. torchvision's ResNet-18 for bisenetv1-r18); shorthand for --set train.init=PATH.")
+@click.option("--init-mode", type=click.Choice(["strict", "partial"]),
+              help="strict (default): every tensor of --init must fit; partial: load what fits and report the rest.")
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path), help="Continue the training run in RUN_DIR.")
 def train(target: str | None, config_file: Path | None, overrides: tuple[str, ...], dataset: str | None,
-          epochs: int | None, batch_size: int | None, lr: float | None, device: str | None, output: str | None,
-          name: str | None, resume_dir: Path | None) -> None:
-    """Train TARGET from scratch: an architecture file from a search, or a registered model name.
+          epochs: int | None, batch_size: int | None, lr: float | None, device: str | None, threads: int | None,
+          output: str | None, name: str | None, init: str | None, init_mode: str | None,
+          resume_dir: Path | None) -> None:
+    """Train TARGET: an architecture file from a search, or a registered model name; from scratch, or from the
+    weights of --init PATH.
 
     Validates every epoch, keeps best.pt (best validation score) and checkpoint.pt (last epoch) in the run
     directory, and continues a killed run with --resume RUN_DIR.
     """
-    from gasnas.api import RichReporter, console, table
+    from gasnas.api import RichReporter, console, table, warning_rows
     from gasnas.api import get_plugin_manager
     from gasnas.api import RunDirectory
     from gasnas_plugins.training.config import TrainConfig, load_train_config
 
     pm = get_plugin_manager()
     if resume_dir is not None:
-        if target or config_file or overrides or dataset or epochs or batch_size or lr or output or name:
-            raise click.UsageError("--resume continues a run with its own config; pass only RUN_DIR (and --device)")
+        if (target or config_file or overrides or dataset or epochs or batch_size or lr or output or name or init
+                or init_mode):
+            raise click.UsageError("--resume continues a run with its own config; pass only RUN_DIR (and --device, "
+                                   "--threads)")
         if not (resume_dir / "config.yaml").is_file():
             from gasnas.api import CheckpointError
 
@@ -55,6 +68,7 @@ def train(target: str | None, config_file: Path | None, overrides: tuple[str, ..
         shorthands += [f"train.{k}={v}" for k, v in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr))
                        if v is not None]
         shorthands += [f"{k}={v}" for k, v in (("output", output), ("name", name)) if v]
+        shorthands += [f"train.{k}={json.dumps(v)}" for k, v in (("init", init), ("init_mode", init_mode)) if v]
         config = load_train_config(target, config_file, [*overrides, *shorthands], pm=pm)
         run_name = config.name or f"{time.strftime('%Y%m%d-%H%M%S')}-train-{config.target.slug}"
         run_dir = RunDirectory.create(config.output, run_name)
@@ -62,20 +76,26 @@ def train(target: str | None, config_file: Path | None, overrides: tuple[str, ..
 
     from gasnas_plugins.training.trainer import Trainer
 
+    trainer = Trainer(config, run_dir, pm=pm, reporter=RichReporter(), device=device, threads=threads,
+                      resume=resume_dir is not None)
     console.print(f"training {config.target.describe()} on [bold]{config.dataset.name}[/] -> {run_dir.path}",
                   soft_wrap=True)
-    result = Trainer(config, run_dir, pm=pm, reporter=RichReporter(), device=device,
-                     resume=resume_dir is not None).fit()
+    console.print(f"computing on {trainer.device} with {trainer.threads}", markup=False, soft_wrap=True)
+    result = trainer.fit()
     files = dict(result.files)
     curves = _curves(run_dir)
     if curves is not None:
         files["curves"] = curves
     rows = [(f"best {result.metric}", f"{result.best:.4f} (epoch {result.best_epoch + 1})")]
+    if result.background is not None:
+        rows += [(f"all-background {result.metric}", f"{result.background:.4f}")]
     rows += [(k, v) for k, v in result.last.items() if k != "elapsed_s"]
     rows += [("time", f"{result.elapsed_s:.1f} s")]
     rows += [(f"file: {k}", str(v)) for k, v in files.items()]
+    rows += warning_rows(result.warnings)
     run_dir.write_text("summary.json", _summary(result, files))
-    console.print(table(f"training finished: {run_dir.path}", ["", ""], rows))
+    flagged = f" with {len(result.warnings)} warning(s)" if result.warnings else ""
+    console.print(table(f"training finished{flagged}: {run_dir.path}", ["", ""], rows))
     console.print(f"next: [bold]gasnas eval {files['best']}[/]", soft_wrap=True)
 
 
@@ -88,8 +108,7 @@ def _curves(run_dir) -> Path | None:
 
 
 def _summary(result, files) -> str:
-    import json
-
     return json.dumps({"metric": result.metric, "best": result.best, "best_epoch": result.best_epoch,
-                       "last": result.last, "elapsed_s": result.elapsed_s,
-                       "files": {k: str(v) for k, v in files.items()}}, indent=2, default=str)
+                       "background": result.background, "last": result.last, "elapsed_s": result.elapsed_s,
+                       "files": {k: str(v) for k, v in files.items()}, "warnings": result.warnings},
+                      indent=2, default=str)

@@ -55,6 +55,15 @@ class DigitScenes(SegmentationDataset):
     def input_size(self) -> tuple[int, int]:
         return tuple(self.options.size)
 
+    @property
+    def train_crop(self) -> tuple[int, int] | None:
+        crop = self.options.augment.crop
+        return None if crop is None else tuple(crop)
+
+    @property
+    def train_scale(self) -> tuple[float, float]:
+        return tuple(self.options.augment.scale)
+
     def split(self, name: str, *, train: bool = False) -> Dataset:
         if name not in self.splits:
             raise DataError(f"digit-scenes has no split '{name}'; the splits are {', '.join(self.splits)}")

@@ -15,7 +15,7 @@ import numpy as np
 from gasnas.api import DataError
 
 __all__ = ["LabelMap", "read_image", "read_label", "check_same_size", "require_dir", "pair_by_name",
-           "reject_orphan_labels", "image_size"]
+           "reject_orphan_labels", "image_size", "verify_image"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -46,6 +46,24 @@ def image_size(path: str | Path) -> tuple[int, int]:
     return height, width
 
 
+def verify_image(path: str | Path) -> tuple[int, int]:
+    """(height, width) of an image whose file is whole: its structure and checksums are read (a truncated PNG
+    fails), its pixels not decoded. Faster than :func:`read_image`, for checking many files."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: image not found")
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            image.verify()
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        raise DataError(f"{path}: unreadable or truncated image ({type(exc).__name__}: {exc}); replace the file or "
+                        "remove it together with its pair") from None
+    return height, width
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """An ``H x W x 3`` uint8 RGB array (grey and palette images are converted)."""
     image = _open(Path(path), "image")
@@ -62,10 +80,13 @@ def read_label(path: str | Path) -> np.ndarray:
     return np.array(image)
 
 
-def check_same_size(image: np.ndarray, label: np.ndarray, image_path: Path, label_path: Path) -> None:
-    if image.shape[:2] != label.shape[:2]:
+def check_same_size(image: np.ndarray | tuple[int, int], label: np.ndarray, image_path: Path,
+                    label_path: Path) -> None:
+    """An image (an array, or its (height, width)) and its label are of the same size, else a DataError."""
+    height, width = image.shape[:2] if isinstance(image, np.ndarray) else image
+    if (height, width) != label.shape[:2]:
         raise DataError(f"{label_path}: label is {label.shape[0]} x {label.shape[1]} but its image {image_path} is "
-                        f"{image.shape[0]} x {image.shape[1]}; an image and its label must have the same size")
+                        f"{height} x {width}; an image and its label must have the same size")
 
 
 @dataclass(frozen=True)
@@ -91,14 +112,21 @@ class LabelMap:
 
     def __call__(self, raw: np.ndarray, path: Path) -> np.ndarray:
         """The training ids of ``raw`` (uint8 ``H x W``), or a :class:`DataError` naming the bad values."""
-        raw = np.asarray(raw)
-        if raw.size and (raw.min() < 0 or raw.max() >= len(self.table)):
-            bad = np.unique(raw[(raw < 0) | (raw >= len(self.table))])
+        mapped, bad = self.lenient(raw)
+        if bad.size:
             self._fail(bad, path)
-        mapped = self.table[raw]
-        if (mapped < 0).any():
-            self._fail(np.unique(raw[mapped < 0]), path)
         return mapped.astype(np.uint8)
+
+    def lenient(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(training ids, raw ids the table rejects)``: the rejected ids map to -1 instead of raising."""
+        raw = np.asarray(raw)
+        if raw.size == 0 or (raw.min() >= 0 and raw.max() < len(self.table)):
+            mapped = self.table[raw]
+        else:
+            inside = (raw >= 0) & (raw < len(self.table))
+            mapped = np.where(inside, self.table[np.where(inside, raw, 0)], -1)
+        bad = mapped < 0
+        return mapped, np.unique(raw[bad]) if bad.any() else raw[:0].ravel()
 
     def _fail(self, bad: np.ndarray, path: Path) -> None:
         shown = ", ".join(str(int(v)) for v in bad[:8]) + (", ..." if len(bad) > 8 else "")
@@ -113,12 +141,12 @@ def require_dir(path: Path, what: str, hint: str) -> Path:
 
 def pair_by_name(images: Sequence[Path], label_for, what: str) -> list[tuple[Path, Path]]:
     """``(image, label)`` pairs where ``label_for(image)`` names the label; a missing label is an error."""
-    pairs = []
-    for image in images:
-        label = label_for(image)
-        if not label.is_file():
-            raise DataError(f"{image}: image without its label (expected {label}); {what}")
-        pairs.append((image, label))
+    pairs = [(image, label_for(image)) for image in images]
+    missing = [(image, label) for image, label in pairs if not label.is_file()]
+    if missing:
+        image, label = missing[0]
+        more = f"; {len(missing)} of the {len(pairs)} images lack theirs" if len(missing) > 1 else ""
+        raise DataError(f"{image}: image without its label (expected {label}); {what}{more}")
     return pairs
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +10,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from gasnas.api import DataError
+from gasnas.api import DataError, ItemCheck
 from gasnas.api.dataset import SegmentationDataset
-from gasnas_plugins.datasets.files import LabelMap, check_same_size, read_image, read_label
+from gasnas_plugins.datasets.files import LabelMap, check_same_size, read_image, read_label, verify_image
 from gasnas_plugins.datasets.transforms import SegmentationTransform
 
 __all__ = ["FileSplit", "ArraySplit", "FolderDataset"]
@@ -87,6 +87,36 @@ class FolderDataset(SegmentationDataset):
             label = label[label != self.ignore_index]
             counts += np.bincount(label.ravel(), minlength=self.num_classes)[:self.num_classes]
         return torch.from_numpy(counts)
+
+    @property
+    def train_crop(self) -> tuple[int, int] | None:
+        crop = self.options.augment.crop
+        return None if crop is None else tuple(crop)
+
+    @property
+    def train_scale(self) -> tuple[float, float]:
+        return tuple(self.options.augment.scale)
+
+    def check_items(self, split: str, indices: Sequence[int]) -> Iterator[ItemCheck]:
+        """Each label file read and its raw ids checked against the dataset's table (every bad id named, not only
+        the first file's), each image checked whole without decoding its pixels; pixels are counted at the
+        files' resolution."""
+        pairs = self.pairs(split)
+        for index in indices:
+            image_path, label_path = pairs[index]
+            try:
+                height, width = verify_image(image_path)
+                raw = read_label(label_path)
+                check_same_size((height, width), raw, image_path, label_path)
+            except DataError as exc:
+                yield ItemCheck(str(label_path), error=str(exc))
+                continue
+            mapped, bad = self._label_map.lenient(raw)
+            known = mapped[(mapped >= 0) & (mapped < self.num_classes)]
+            counts = torch.from_numpy(np.bincount(known.ravel(), minlength=self.num_classes)[:self.num_classes])
+            size = tuple(self.options.size) if self.options.size is not None else (height, width)
+            yield ItemCheck(str(label_path), size, counts.long(), int(raw.size), tuple(int(v) for v in bad),
+                            self._label_map.expected)
 
     def split(self, name: str, *, train: bool = False) -> Dataset:
         transform = SegmentationTransform(mean=self.mean, std=self.std, ignore_index=self.ignore_index,

@@ -20,8 +20,8 @@ class TimingOptions:
 
     warmup: int = option(10, "untimed runs before timing", ge=0, le=MAX_COUNT)
     repeats: int = option(50, "timed runs; the median is kept", ge=1, le=MAX_COUNT)
-    threads: int | None = option(None, "CPU threads for the measurement (null: torch's default, fixed per table)",
-                                 ge=1, le=MAX_THREADS)
+    threads: int | None = option(None, "CPU threads for the measurement (null: the run's top-level threads; "
+                                       "fixed per table)", ge=1, le=MAX_THREADS)
     dtype: Literal["fp32", "fp16"] = option("fp32", "precision (fp16 on CUDA only)")
 
     def __post_init__(self) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from gasnas.api import ConfigError
+from gasnas.api import ConfigError, threads_option
 from gasnas_plugins.latency import SAMPLERS
 
 __all__ = ["latency", "parse_shape"]
@@ -25,13 +25,16 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def _setup(config: Path | None, overrides: tuple[str, ...], input_size: str | None, classes: int | None,
-           device: str | None):
-    """The space, input shape, class count, device and latency section of a search config."""
+           device: str | None, threads: int | None):
+    """The space, input shape, class count, device and latency section of a search config; torch computes with
+    the threads a search of that config would (so that estimators without threads of their own time the same
+    table)."""
     from gasnas.api import default_config_path, load_config
-    from gasnas.api import resolve_device
+    from gasnas.api import choose_threads, resolve_device
     from gasnas.api import get_plugin_manager
 
     cfg = load_config(config or default_config_path(), overrides)
+    choose_threads(threads, cfg.threads).apply()
     pm = get_plugin_manager()
     space = pm.registry("search spaces").get(cfg.space.name).build(cfg.space.params)
     dataset = None
@@ -65,6 +68,7 @@ _common = [
     click.option("--input", "input_size", help="NxCxHxW, e.g. 1x3x1024x2048 (default: the dataset's size)."),
     click.option("--classes", type=click.IntRange(1, 100_000), help="Output classes (default: the dataset's)."),
     click.option("--device", help="auto, cpu, cuda, cuda:N (default: the config's)."),
+    threads_option,
 ]
 
 
@@ -82,7 +86,7 @@ def latency() -> None:
 @latency.command("build")
 @_with_common
 @click.option("--estimator", "name", default=None, help="Block estimator (default: the config's, else lut).")
-def build(config, overrides, input_size, classes, device, name) -> None:
+def build(config, overrides, input_size, classes, device, threads, name) -> None:
     """Measure the lookup table of CONFIG's space (default: the quickstart) for a device and runtime.
 
     Resumable: blocks already in the table are not measured again.
@@ -91,7 +95,7 @@ def build(config, overrides, input_size, classes, device, name) -> None:
     from gasnas.api import LatencyError
     from gasnas_plugins.latency.lut import LookupTableEstimator
 
-    cfg, pm, space, shape, num_classes, device = _setup(config, overrides, input_size, classes, device)
+    cfg, pm, space, shape, num_classes, device = _setup(config, overrides, input_size, classes, device, threads)
     name = name or (cfg.latency.name if cfg.latency is not None else "lut")
     estimator = _estimator(pm, name, _params_for(cfg, pm, name), device, num_classes)
     if not isinstance(estimator, LookupTableEstimator):
@@ -127,14 +131,14 @@ def build(config, overrides, input_size, classes, device, name) -> None:
 @click.option("--store-calibration", is_flag=True, help="Keep the fitted lut calibration in its table.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Report directory (default: runs/...).")
-def check(config, overrides, input_size, classes, device, samples, calibration_samples, estimators, measure_name,
-          repeatability, rounds, sampler, store_calibration, seed, output) -> None:
+def check(config, overrides, input_size, classes, device, threads, samples, calibration_samples, estimators,
+          measure_name, repeatability, rounds, sampler, store_calibration, seed, output) -> None:
     """Sample architectures, predict their latency with each estimator, measure them end to end, and report
     MAPE, the share within +-10% and Kendall's tau, with a predicted-vs-measured scatter plot."""
     from gasnas.api import RichReporter, console, table
     from gasnas_plugins.latency.check import run_check, write_report
 
-    cfg, pm, space, shape, num_classes, device = _setup(config, overrides, input_size, classes, device)
+    cfg, pm, space, shape, num_classes, device = _setup(config, overrides, input_size, classes, device, threads)
     if measure_name is None:
         measure_name = cfg.latency.measure.name if cfg.latency is not None and cfg.latency.measure else "onnxruntime"
     names = [n.strip() for n in estimators.split(",") if n.strip()]

@@ -27,7 +27,7 @@ import yaml
 
 from gasnas.api import (
     RUN_KEYS, ComponentConfig, ConfigError, Location, RunOptions, apply_overrides, closest, options_to_dict,
-    parse_component as parse_component_at, parse_options, parse_run_options, read_yaml,
+    parse_component as parse_component_at, parse_options, parse_run_options, read_config, read_yaml,
 )
 from gasnas_plugins.training.network import NetworkSpec, resolve_target
 from gasnas_plugins.training.options import TrainOptions
@@ -35,7 +35,8 @@ from gasnas_plugins.training.options import TrainOptions
 if TYPE_CHECKING:
     from gasnas.api import PluginManager
 
-__all__ = ["TrainConfig", "load_train_config", "parse_component", "DEFAULT_DATASET", "DEFAULT_EVALUATOR"]
+__all__ = ["TrainConfig", "load_train_config", "load_train_data", "parse_component", "DEFAULT_DATASET",
+           "DEFAULT_EVALUATOR"]
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,11 @@ class TrainConfig(RunOptions):
     source: str = "<config>"
 
     def to_dict(self) -> dict[str, Any]:
+        train = options_to_dict(self.train)
+        if train["init"] is None:  # init_mode means nothing without init: left out, so older runs still resume
+            del train["init_mode"]
         return {"target": self.target.to_dict(), "dataset": self.dataset.to_dict(),
-                "evaluator": self.evaluator.to_dict(), "train": options_to_dict(self.train), **self.run_dict()}
+                "evaluator": self.evaluator.to_dict(), "train": train, **self.run_dict()}
 
     @property
     def digest(self) -> str:
@@ -128,19 +132,29 @@ def _merged(given: Any, default: Any) -> Any:
     return {**base, **given, **({"params": params} if params is not None else {})}
 
 
-def _parse(target: NetworkSpec, data: Mapping[str, Any], where: Location, pm: PluginManager) -> TrainConfig:
+def _check_top_level(data: Mapping[str, Any], where: Location) -> None:
     for key in data:
         if key not in TOP_LEVEL:
             raise where.error((str(key),), f"unknown key '{key}'{closest(str(key), TOP_LEVEL)}; "
                                            f"allowed: {', '.join(TOP_LEVEL)}")
-    values: dict[str, Any] = {"source": where.file, **parse_run_options(data, where)}
-    dataset_data = _merged(data.get("dataset"), _search_dataset(target) or DEFAULT_DATASET)
-    dataset = parse_component("dataset", "datasets", dataset_data, where, pm)
-    evaluator = parse_component("evaluator", "evaluators", _merged(data.get("evaluator"), DEFAULT_EVALUATOR),
-                                where, pm)
+
+
+def _data_and_recipe(data: Mapping[str, Any], default_dataset: Any, where: Location,
+                     pm: PluginManager) -> tuple[ComponentConfig, TrainOptions]:
+    """The dataset section as training uses it (``train.crop`` applied) and the training options."""
+    dataset = parse_component("dataset", "datasets", _merged(data.get("dataset"), default_dataset), where, pm)
     train = parse_options(TrainOptions, data.get("train"), ("train",), where)
     if train.crop is not None:
         dataset = _with_crop(dataset, train.crop, where)
+    return dataset, train
+
+
+def _parse(target: NetworkSpec, data: Mapping[str, Any], where: Location, pm: PluginManager) -> TrainConfig:
+    _check_top_level(data, where)
+    values: dict[str, Any] = {"source": where.file, **parse_run_options(data, where)}
+    dataset, train = _data_and_recipe(data, _search_dataset(target) or DEFAULT_DATASET, where, pm)
+    evaluator = parse_component("evaluator", "evaluators", _merged(data.get("evaluator"), DEFAULT_EVALUATOR),
+                                where, pm)
     if train.threads is not None:
         if values["threads"] is not None and values["threads"] != train.threads:
             raise where.error(("train", "threads"), f"{train.threads} contradicts the top-level threads "
@@ -154,7 +168,7 @@ def load_train_config(target: str, config: str | Path | None = None, overrides: 
                       pm: PluginManager) -> TrainConfig:
     """Resolve ``target`` and read, override and validate the training config."""
     if config is not None:
-        data, where = read_yaml(config)
+        data, where = read_config(config)  # with the files it extends (base:)
     else:
         data, where = {}, Location("<command line>")
     data, where = apply_overrides(data, overrides, where)
@@ -162,4 +176,21 @@ def load_train_config(target: str, config: str | Path | None = None, overrides: 
     if not isinstance(model, Mapping) or set(model) - {"params"}:
         raise where.error(("model",), "expected a mapping {params: {...}} of the model's options")
     spec = resolve_target(target, pm, model.get("params"))
-    return _parse(spec, {k: v for k, v in data.items() if k != "model"}, where, pm)
+    config = _parse(spec, {k: v for k, v in data.items() if k != "model"}, where, pm)
+    if config.train.init is not None and not Path(config.train.init).is_file():
+        raise where.error(("train", "init"), f"weights file {config.train.init} does not exist; pass the path of a "
+                                             "state dict or checkpoint (pretrained weights are never downloaded)")
+    return config
+
+
+def load_train_data(config: str | Path, overrides: Sequence[str] = (), *,
+                    pm: PluginManager) -> tuple[ComponentConfig, TrainOptions]:
+    """The dataset section of a training config as training uses it (``train.crop`` applied) and its training
+    options, without a target (what ``gasnas data check`` checks); a config without a dataset section means the
+    default dataset (a target's search dataset is not known here). The ``config.yaml`` of a training run
+    directory is read too (its ``target`` is left aside)."""
+    data, where = read_config(config)
+    data, where = apply_overrides(data, overrides, where)
+    data.pop("target", None)
+    _check_top_level(data, where)
+    return _data_and_recipe(data, DEFAULT_DATASET, where, pm)

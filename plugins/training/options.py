@@ -41,4 +41,10 @@ class TrainOptions(LoaderBudget):
     eval_batch_size: int | None = option(None, "images per evaluation step (null: batch_size)", ge=1, le=MAX_COUNT)
     eval_split: str = option("val", "the split that picks the best checkpoint")
     grad_clip: float | None = option(None, "clip the gradient norm to this value (null: no clipping)", gt=0)
+    init: str | None = option(None, "weights file to start from (a state dict, a checkpoint holding one, a gasnas "
+                                    "best.pt, or a layout the model declares, e.g. torchvision's ResNet-18 for "
+                                    "bisenetv1-r18); null: from scratch")
+    init_mode: Literal["strict", "partial"] = option(
+        "strict", "strict: every tensor of the file must fit (the part its layout fills) or the run stops; partial: "
+                  "load what fits and report the rest")
     # no __post_init__ of its own: LoaderBudget's checks the ranges of every field, these included

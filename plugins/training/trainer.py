@@ -8,6 +8,7 @@ with the weights of an uninterrupted one.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterable, Iterator
@@ -20,11 +21,14 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from gasnas.api import (
-    CheckpointError, DivergedError, LogReporter, PluginManager, ProgressTask, Reporter,
-    RunDirectory, deterministic_loader, resolve_device, rng_state, seed_everything, set_rng_state,
+    CheckpointError, ConfigError, DivergedError, LogReporter, PluginManager, ProgressTask, Reporter, RunInfo,
+    RunDirectory, choose_threads, deterministic_loader, load_weights_into, resolve_device, rng_state, seed_everything,
+    set_rng_state,
 )
+from gasnas.api import STARTUP_SAMPLES, check_data
 from gasnas.api.dataset import class_weights
-from gasnas.api.model import segmentation_loss
+from gasnas.api.evaluator import BACKGROUND_MARGIN, background_score
+from gasnas.api.model import is_single_value_norm_error, segmentation_loss, single_value_norms
 from gasnas_plugins.training.checkpoint import network_payload
 from gasnas_plugins.training.config import TrainConfig
 from gasnas_plugins.training.optim import build_optimizer, poly_schedule
@@ -34,6 +38,7 @@ __all__ = ["Trainer", "TrainResult", "make_loader", "tracked"]
 log = logging.getLogger(__name__)
 
 BEST_FILE = "best.pt"
+INIT_REPORT = "init.json"
 
 
 def make_loader(data: Dataset, *, batch_size: int, train: bool, seed: int, epoch: int = 0, workers: int = 0,
@@ -61,6 +66,10 @@ class TrainResult:
     last: dict[str, float]
     files: dict[str, Path] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    #: what a user must read about the result (a network that learned nothing says so)
+    warnings: list[str] = field(default_factory=list)
+    #: the score of predicting the most frequent class everywhere, on the split that picks the best checkpoint
+    background: float | None = None
 
 
 class Trainer:
@@ -68,7 +77,8 @@ class Trainer:
     ``checkpoint.pt``."""
 
     def __init__(self, config: TrainConfig, run_dir: RunDirectory, *, pm: PluginManager,
-                 reporter: Reporter | None = None, device: str | None = None, resume: bool = False) -> None:
+                 reporter: Reporter | None = None, device: str | None = None, threads: int | None = None,
+                 resume: bool = False) -> None:
         self.config = config
         self.options = config.train
         self.run_dir = run_dir
@@ -76,6 +86,10 @@ class Trainer:
         self.reporter = reporter or LogReporter()
         self.device = resolve_device(device or config.device)
         self.resume = resume
+        #: the checkpoint to continue from (None for a fresh run, or a resumed one that has none yet)
+        self.checkpoint = run_dir.load_checkpoint() if resume else None
+        started = self.checkpoint.get("trainer", {}).get("threads") if self.checkpoint is not None else None
+        self.threads = choose_threads(threads, config.torch_threads, started=started)
 
     # -- set-up ---------------------------------------------------------------------------------------------------
 
@@ -83,11 +97,13 @@ class Trainer:
         cfg = self.config
         registry = self.pm.registry
         self.dataset = registry("datasets").get(cfg.dataset.name).build(cfg.dataset.params)
+        self._check_data()
         self.evaluator = registry("evaluators").get(cfg.evaluator.name).build(cfg.evaluator.params)
         self.metric = f"{self.options.eval_split}_{self.evaluator.primary_metric}"
         self.model = cfg.target.build(self.dataset.num_classes, self.pm).to(self.device)
         self.train_data = self.dataset.split("train", train=True)
         self.eval_data = self.dataset.split(self.options.eval_split, train=False)
+        self._check_batches()
         batches = len(self.train_data) // self.options.batch_size or 1
         self.steps_per_epoch = min(batches, self.options.steps_per_epoch or batches)
         o = self.options
@@ -101,11 +117,23 @@ class Trainer:
         self.criterion = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(self.device),
                                              ignore_index=self.dataset.ignore_index)
 
+    def _check_data(self) -> None:
+        """The data check of a fixed sample of the train and evaluation splits, before the network is built: its
+        errors stop the run, its warnings are reported."""
+        name, source = self.config.dataset.name, self.config.source
+        splits = list(dict.fromkeys(("train", self.options.eval_split)))
+        report = check_data(self.dataset, name, splits, STARTUP_SAMPLES)
+        everything = f"gasnas data check {source}" if Path(source).is_file() else "gasnas data check CONFIG"
+        report.raise_errors(f"(a start-up sample of at most {STARTUP_SAMPLES} items per split; {everything} "
+                            "checks them all)")
+        for warning in report.warnings:
+            self.reporter.message(f"warning: data: {warning}")
+
     def _restore(self) -> tuple[int, float | None, int]:
         """(first epoch to run, best score so far, its epoch) -- from ``checkpoint.pt`` when resuming."""
         if not self.resume:
             return 0, None, -1
-        payload = self.run_dir.load_checkpoint()
+        payload = self.checkpoint
         if payload is None:  # nothing to resume: the epochs are redone, without duplicate records
             self.run_dir.truncate_metrics(-1)
             self.reporter.message(f"{self.run_dir.path}: no checkpoint to resume from; the training restarts at "
@@ -125,17 +153,31 @@ class Trainer:
         best = state.get("best")
         return epoch + 1, (None if best is None else float(best)), int(state.get("best_epoch", -1))
 
+    def _initialise(self) -> None:
+        """Load ``train.init`` into the fresh network (a resumed run has its checkpoint instead); the full key
+        lists go to ``init.json``."""
+        o = self.options
+        match = load_weights_into(self.model, o.init, strict=o.init_mode == "strict", label="train.init",
+                                  hint="Load the tensors that fit with --init-mode partial (train.init_mode)")
+        self.run_dir.write_text(INIT_REPORT, json.dumps({"file": o.init, "mode": o.init_mode, **match.to_dict()},
+                                                        indent=2))
+        self.reporter.message(f"train.init {o.init}: {match.summary()} (every key: {INIT_REPORT})")
+
     # -- the loop -------------------------------------------------------------------------------------------------
 
     def fit(self) -> TrainResult:
         started = time.perf_counter()
-        if self.config.torch_threads is not None:
-            torch.set_num_threads(self.config.torch_threads)
+        self.threads.apply()
         seed_everything(self.config.seed)
         self._build()
         start, best, best_epoch = self._restore()
+        #: what the step and epoch event hooks learn about this run
+        self.run = RunInfo(self.run_dir.path, self.config, resumed_from_epoch=start - 1 if start else None,
+                           device=str(self.device), threads=self.threads, kind="train")
         if start:
             self.reporter.message(f"resuming after epoch {start} of {self.options.epochs}")
+        elif self.options.init is not None:
+            self._initialise()
         last: dict[str, float] = {}
         for epoch in range(start, self.options.epochs):
             record = self._train_epoch(epoch)
@@ -146,13 +188,18 @@ class Trainer:
             if improved:
                 best, best_epoch = record[self.metric], epoch
             self.run_dir.append_metrics({"epoch": epoch, **record})
+            self.pm.hook.gasnas_epoch_ended(run=self.run, epoch=epoch, metrics={"epoch": epoch, **record})
             self._save(epoch, record, best, best_epoch, improved)
             self.reporter.message(_epoch_line(epoch, self.options.epochs, record, self.metric))
             last = record
-        return TrainResult(self.run_dir.path, self.metric, float("nan") if best is None else best, best_epoch,
-                           last, {"best": self.run_dir.path / BEST_FILE, "checkpoint": self.run_dir.checkpoint_file,
-                                  "metrics": self.run_dir.metrics_file},
-                           time.perf_counter() - started)
+        files = {"best": self.run_dir.path / BEST_FILE, "checkpoint": self.run_dir.checkpoint_file,
+                 "metrics": self.run_dir.metrics_file}
+        if self.options.init is not None:
+            files["init"] = self.run_dir.path / INIT_REPORT
+        result = TrainResult(self.run_dir.path, self.metric, float("nan") if best is None else best, best_epoch,
+                             last, files, time.perf_counter() - started)
+        self._check_learned(result)
+        return result
 
     def _stop_if_diverged(self, first_bad: torch.Tensor, epoch: int) -> None:
         """Stop at a non-finite loss, naming the epoch and step; the last epoch's checkpoint is kept."""
@@ -171,12 +218,15 @@ class Trainer:
         total = torch.zeros((), device=self.device)
         first_bad = torch.full((), -1, device=self.device)  # the first step whose loss was not finite (no sync)
         images_seen = 0
+        pending: list[tuple[int, torch.Tensor, float]] = []  # (step, loss, lr) not yet reported to the step hook
         tic = time.perf_counter()
         with self.reporter.progress(self.steps_per_epoch, f"epoch {epoch + 1}/{o.epochs}") as task:
             for step, (images, labels) in enumerate(loader):
                 if step == self.steps_per_epoch:
                     break
+                lr = float(self.optimizer.param_groups[0]["lr"])  # the rate this step uses
                 loss = self._step(images, labels).detach()
+                pending.append((epoch * self.steps_per_epoch + step, loss, lr))
                 first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), step, first_bad)
                 total += loss
                 images_seen += images.shape[0]
@@ -184,17 +234,35 @@ class Trainer:
                 if step % 10 == 0:  # the progress bar syncs here anyway
                     self._stop_if_diverged(first_bad, epoch)
                     task.update(loss=float(loss), lr=self.optimizer.param_groups[0]["lr"])
+                    self._report_steps(pending)
         self._stop_if_diverged(first_bad, epoch)
+        self._report_steps(pending)
         steps = min(self.steps_per_epoch, len(loader)) or 1
         mean_loss = float(total) / steps
         return {"loss": mean_loss, "lr": float(self.optimizer.param_groups[0]["lr"]),
                 "images_per_s": images_seen / max(time.perf_counter() - tic, 1e-9)}
 
+    def _report_steps(self, pending: list[tuple[int, torch.Tensor, float]]) -> None:
+        """The steps in ``pending`` to the ``gasnas_step_ended`` hook (one device sync for all), then forget them."""
+        if not pending:
+            return
+        losses = torch.stack([loss for _, loss, _ in pending]).tolist()
+        for (step, _, lr), loss in zip(pending, losses):
+            self.pm.hook.gasnas_step_ended(run=self.run, step=step, metrics={"loss": loss, "lr": lr})
+        pending.clear()
+
     def _step(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         images = images.to(self.device, non_blocking=True)
         labels = labels.to(self.device, non_blocking=True)
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
-            out = self.model(images)
+            try:
+                out = self.model(images)
+            except ValueError as exc:  # a batch of one image the check before training could not foresee
+                if is_single_value_norm_error(exc):
+                    raise ConfigError(f"a training batch of {images.shape[0]} image reached a batch-norm layer on "
+                                      f"a 1 x 1 map, and training cannot normalise a single value per channel "
+                                      f"(torch: {exc}); set train.batch_size (--batch-size) to 2 or more") from exc
+                raise
             loss, _ = segmentation_loss(self.model, out, labels, self.criterion, self.options.aux_weight)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -205,6 +273,34 @@ class Trainer:
         self.scaler.update()
         self.schedule.step()
         return loss
+
+    def _check_batches(self) -> None:
+        """Refuse, before the first epoch, batches of one image for a model that cannot train on them (a
+        batch-norm layer on a 1 x 1 map, as after global pooling); batch 1 trains the models that can. (A split
+        smaller than a batch trains as one batch; an empty one the data check refuses: every epoch takes a step.)"""
+        samples, batch = len(self.train_data), self.options.batch_size
+        if min(samples, batch) > 1:
+            return
+        x = torch.zeros(1, 3, *self.dataset.input_size, device=self.device)
+        layers = single_value_norms(self.model, x)
+        if layers:
+            why, fix = (("train.batch_size is 1", "set train.batch_size (--batch-size) to 2 or more") if batch == 1
+                        else (f"the train split of dataset '{self.config.dataset.name}' holds a single image",
+                              "give the dataset more training images"))
+            raise ConfigError(f"{why}, so every training step sees one image, and {self.config.target.describe()} "
+                              f"batch-normalises a 1 x 1 map ({'layers' if len(layers) > 1 else 'layer'} "
+                              f"{', '.join(layers[:3])}): training cannot normalise a single value per channel; {fix}")
+
+    def _check_learned(self, result: TrainResult) -> None:
+        """Flag a network that learned nothing: a best score not clearly above the all-background score."""
+        if result.best_epoch < 0:  # never evaluated
+            return
+        result.background = background_score(self.evaluator, self.dataset, self.options.eval_split)
+        if result.best < result.background + BACKGROUND_MARGIN:
+            result.warnings.append(
+                f"the best {self.metric} ({result.best:.4g}) is not clearly above the all-background score "
+                f"({result.background:.4g}: predicting the most frequent class everywhere): the network learned next "
+                "to nothing. Train longer (train.epochs), check train.lr and the dataset's labels")
 
     def _evaluate(self, epoch: int) -> dict[str, float]:
         o = self.options
@@ -224,7 +320,7 @@ class Trainer:
             self.run_dir.save_checkpoint(payload, self.run_dir.path / BEST_FILE)
         trainer: dict[str, Any] = {"optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
                                    "scaler": self.scaler.state_dict(), "rng": rng_state(), "best": best,
-                                   "best_epoch": best_epoch}
+                                   "best_epoch": best_epoch, "threads": self.threads.count}
         self.run_dir.save_checkpoint({**payload, "trainer": trainer})
 
 

@@ -73,3 +73,15 @@ def test_items_are_normalised_images_and_class_labels(built):
 def test_unknown_split_is_a_data_error(built):
     with pytest.raises(DataError, match="no-such-split"):
         built.split("no-such-split")
+
+
+@pytest.mark.parametrize("built", DATASETS, indirect=True)
+def test_a_sample_passes_the_data_check(built):
+    from gasnas.datacheck import check_data
+
+    report = check_data(built, "conformance", samples=2)
+    assert report.errors == []
+    for split in report.splits:
+        assert split.checked == 2 and 0 < split.labelled <= split.pixels
+        assert len(split.counts) == built.num_classes and all(tuple(size) == tuple(built.input_size)
+                                                              for size in split.sizes)

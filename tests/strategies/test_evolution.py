@@ -160,14 +160,17 @@ def test_search_writes_the_pareto_set_best_under_the_limit_first(gas_config):
 
 
 def test_target_or_option_sets_the_limit_and_under_limit_paths_train(gas_config):
-    _, free = _search(gas_config, "budget.epochs=2", "strategy.params.generations=1")
+    # counted MACs, not timings: the limit sits 2% above the first search's fastest network, which two
+    # separately measured tables could place on either side of it
+    flops = "latency={name: flops}"
+    _, free = _search(gas_config, flops, "budget.epochs=2", "strategy.params.generations=1")
     fastest = min(a.metadata["search_latency"] for a in free.architectures)
     limit = round(fastest * 1.02, 6)
-    _, bounded = _search(gas_config, "budget.epochs=2", "strategy.params.generations=1",
-                         f"latency.target_ms={limit}", "strategy.params.path_sampling=under_limit")
+    _, bounded = _search(gas_config, flops, "budget.epochs=2", "strategy.params.generations=1",
+                         f"latency.target={limit}", "strategy.params.path_sampling=under_limit")
     assert bounded.metrics["latency_limit"] == pytest.approx(limit)
     assert all(a.metadata["search_latency"] <= limit for a in bounded.architectures)
-    _, option = _search(gas_config, "budget.epochs=2", "strategy.params.generations=1",  # the deprecated name
+    _, option = _search(gas_config, flops, "budget.epochs=2", "strategy.params.generations=1",  # the deprecated name
                         f"strategy.params.latency_limit={limit}", "strategy.params.val_batches=null")
     assert option.metrics["latency_limit"] == pytest.approx(limit)
 

@@ -91,3 +91,26 @@ def test_every_train_option_is_documented():
     text = (Path(__file__).resolve().parents[2] / "docs" / "training.md").read_text()
     missing = [f.name for f in dataclasses.fields(TrainOptions) if f"| `{f.name}` |" not in text]
     assert not missing, f"docs/training.md does not list train options {missing}"
+
+
+def test_init_is_checked_before_the_run_and_init_mode_is_digested_only_with_it(tiny_fcn, pm, tmp_path):
+    with pytest.raises(ConfigError, match=r"train.init: weights file nowhere.pt does not exist"):
+        load_train_config("tiny-fcn", overrides=["train.init=nowhere.pt"], pm=pm)
+    plain = load_train_config("tiny-fcn", pm=pm)
+    assert "init_mode" not in plain.to_dict()["train"]  # runs from before the option keep their digest
+    assert load_train_config("tiny-fcn", overrides=["train.init_mode=partial"], pm=pm).digest == plain.digest
+    (tmp_path / "w.pt").write_bytes(b"")
+    init = load_train_config("tiny-fcn", overrides=[f"train.init={tmp_path / 'w.pt'}", "train.init_mode=partial"],
+                             pm=pm)
+    assert init.to_dict()["train"]["init_mode"] == "partial" and init.digest != plain.digest
+    with pytest.raises(ConfigError, match=r"train.init_mode"):
+        load_train_config("tiny-fcn", overrides=["train.init_mode=loose"], pm=pm)
+
+
+def test_a_training_config_may_extend_another(tiny_fcn, pm, tmp_path):
+    (tmp_path / "base.yaml").write_text("seed: 4\ntrain: {epochs: 3, lr: 0.5}\n")
+    path = tmp_path / "t.yaml"
+    path.write_text("base: base.yaml\ntrain: {epochs: 2}\n")
+    config = load_train_config("tiny-fcn", path, pm=pm)
+    assert (config.seed, config.train.epochs, config.train.lr) == (4, 2, 0.5)
+    assert "base" not in config.to_dict()

@@ -67,6 +67,10 @@ class DifferentiableSearch(SearchStrategy):
     def __init__(self, options: DifferentiableOptions | None = None) -> None:
         super().__init__(options or DifferentiableOptions())
 
+    def train_shares(self) -> int:
+        """Bi-level: weights from one half of the train split, architecture from the other."""
+        return 2 if self.options.bilevel else 1
+
     # -- set-up ---------------------------------------------------------------------------------------------
 
     def _setup(self, ctx: SearchContext) -> None:
@@ -288,6 +292,7 @@ class DifferentiableSearch(SearchStrategy):
                         stats.update(self.arch_step(*batch, epoch))
                 stats.update(self.weight_step(images, labels, epoch, latency=searching and not o.bilevel))
                 ensure_finite(stats, f"epoch {epoch}, step {steps}", DIVERGED_ADVICE)
+                ctx.end_step(stats)
                 for k, v in stats.items():
                     sums[k] = sums.get(k, 0.0) + v
                 steps += 1

@@ -72,8 +72,9 @@ class EvolutionSearch(SearchStrategy):
         self.probe: dict[str, Any] | None = None
 
     def _calibration_batches(self, ctx: SearchContext) -> list:
-        """The same un-augmented train batches for every candidate (no RNG consumed: resumes replay them)."""
-        loader = ctx.loader("train", train=False, shuffle=True, stream=CALIBRATION_STREAM)
+        """The same un-augmented train batches for every candidate (no RNG consumed: resumes replay them); full
+        batches only, as in training (a last batch of one image could not be batch-normalised)."""
+        loader = ctx.loader("train", train=False, shuffle=True, drop_last=True, stream=CALIBRATION_STREAM)
         return [batch for _, batch in zip(range(self.options.bn_batches), loader)]
 
     def _validation_batches(self, ctx: SearchContext):
@@ -144,6 +145,7 @@ class EvolutionSearch(SearchStrategy):
                 self.optimizer.step()
                 loss_value = float(loss.detach())
                 ensure_finite({"ce": loss_value}, f"epoch {epoch}, step {steps}", DIVERGED_ADVICE)
+                ctx.end_step({"ce": loss_value})
                 loss_sum += loss_value
                 steps += 1
                 bar.advance()
@@ -208,10 +210,12 @@ class EvolutionSearch(SearchStrategy):
 
     def _result(self, ctx: SearchContext) -> SearchResult:
         scored = list(self.evolution.history.values())
+        warnings = []
         if len(scored) > 1 and len({c.score for c in scored}) == 1:
-            ctx.message(f"every one of the {len(scored)} architectures scored val {self.metric} {scored[0].score:.4g}: "
-                        "the supernet's predictions do not tell them apart yet, so they were ranked by val "
-                        "cross-entropy; train the supernet longer (budget.epochs, budget.steps_per_epoch)")
+            warnings.append(f"every one of the {len(scored)} architectures scored val {self.metric} "
+                            f"{scored[0].score:.4g}: the supernet's predictions do not tell them apart yet, so they "
+                            "were ranked by val cross-entropy; train the supernet longer (budget.epochs, "
+                            "budget.steps_per_epoch)")
         front = pareto_front(scored)
         best = self.evolution.best()
         ranked = [best] + [c for c in reversed(front) if c.key != best.key]  # best first, then ever faster
@@ -231,4 +235,4 @@ class EvolutionSearch(SearchStrategy):
                                          unit=unit, metric=self.metric)
         metrics = {f"val_{self.metric}": best.score, "latency_limit": float(limit), "scored": float(len(scored)),
                    "pareto_size": float(len(front))}
-        return SearchResult(architectures, metrics, files)
+        return SearchResult(architectures, metrics, files, warnings)

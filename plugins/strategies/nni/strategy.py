@@ -92,6 +92,11 @@ class NniStrategy(SearchStrategy):
     def __init__(self, options: NniStrategyOptions | None = None) -> None:
         super().__init__(options or NniStrategyOptions())
 
+    def train_shares(self) -> int:
+        """One-shot: weights from one half of the train split, architecture from the other (NNI's train and val
+        loaders); multi-trial: every trial trains on the whole split."""
+        return 2 if self.options.algorithm in ONE_SHOT else 1
+
     def _check(self, ctx: SearchContext) -> None:
         if ctx.resume() is not None:
             raise CheckpointError("strategy 'nni' cannot resume: NNI's strategies keep their state inside NNI's "

@@ -90,6 +90,7 @@ class EpochReport(pl.Callback):
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         if isinstance(loss, Tensor):
             self._losses.append(float(loss.detach()))
+            self.ctx.end_step({"ce": self._losses[-1]})
         self._bar.advance()
         if self._losses:
             self._bar.update(ce=sum(self._losses) / len(self._losses))
