@@ -8,15 +8,9 @@ import re
 from pathlib import Path
 
 import click
+from test_readme import _command as _readme_command
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _readme_command(marker: str) -> str:
-    text = (ROOT / "README.md").read_text()
-    block = re.search(rf"<!-- {marker} -->\n```bash\n(.*?)\n```\n<!-- /{marker} -->", text, re.S)
-    assert block, f"README.md has no {marker} block"
-    return block.group(1)
 
 
 def _bash_blocks(page: str) -> list[str]:

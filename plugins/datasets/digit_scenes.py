@@ -22,7 +22,7 @@ from gasnas.api.dataset import SegmentationDataset
 from gasnas_plugins.datasets.options import DigitScenesOptions
 from gasnas_plugins.datasets.scenes import GENERATOR_VERSION, SceneParams, generate_scenes
 from gasnas_plugins.datasets.splits import ArraySplit
-from gasnas_plugins.datasets.transforms import SegmentationTransform
+from gasnas_plugins.datasets.transforms import AugmentedCrop, SegmentationTransform
 
 __all__ = ["DigitScenes", "default_cache_dir"]
 
@@ -38,7 +38,7 @@ def default_cache_dir() -> Path:
     return cache_dir("digit-scenes")
 
 
-class DigitScenes(SegmentationDataset):
+class DigitScenes(AugmentedCrop, SegmentationDataset):
     """Street-like scenes of handwritten digits: 11 classes (background and the digits 0-9), per-pixel labels."""
 
     num_classes = 11
@@ -54,15 +54,6 @@ class DigitScenes(SegmentationDataset):
     @property
     def input_size(self) -> tuple[int, int]:
         return tuple(self.options.size)
-
-    @property
-    def train_crop(self) -> tuple[int, int] | None:
-        crop = self.options.augment.crop
-        return None if crop is None else tuple(crop)
-
-    @property
-    def train_scale(self) -> tuple[float, float]:
-        return tuple(self.options.augment.scale)
 
     def split(self, name: str, *, train: bool = False) -> Dataset:
         if name not in self.splits:

@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 from gasnas.api import DataError, ItemCheck
 from gasnas.api.dataset import SegmentationDataset
 from gasnas_plugins.datasets.files import LabelMap, check_same_size, read_image, read_label, verify_image
-from gasnas_plugins.datasets.transforms import SegmentationTransform
+from gasnas_plugins.datasets.transforms import AugmentedCrop, SegmentationTransform
 
 __all__ = ["FileSplit", "ArraySplit", "FolderDataset"]
 
@@ -54,7 +54,7 @@ class ArraySplit(Dataset):
         return self.transform(self.images[index], self.labels[index])
 
 
-class FolderDataset(SegmentationDataset):
+class FolderDataset(AugmentedCrop, SegmentationDataset):
     """A dataset of ``(image, label)`` files in an official layout: each split found and checked once.
 
     Subclasses set ``name``, ``splits``, ``options`` (with ``size`` and ``augment``) and ``_label_map``, and find
@@ -87,15 +87,6 @@ class FolderDataset(SegmentationDataset):
             label = label[label != self.ignore_index]
             counts += np.bincount(label.ravel(), minlength=self.num_classes)[:self.num_classes]
         return torch.from_numpy(counts)
-
-    @property
-    def train_crop(self) -> tuple[int, int] | None:
-        crop = self.options.augment.crop
-        return None if crop is None else tuple(crop)
-
-    @property
-    def train_scale(self) -> tuple[float, float]:
-        return tuple(self.options.augment.scale)
 
     def check_items(self, split: str, indices: Sequence[int]) -> Iterator[ItemCheck]:
         """Each label file read and its raw ids checked against the dataset's table (every bad id named, not only

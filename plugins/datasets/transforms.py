@@ -15,7 +15,7 @@ from torch import Tensor
 
 from gasnas_plugins.datasets.options import AugmentOptions
 
-__all__ = ["SegmentationTransform", "to_tensors", "resize_pair", "random_scale", "random_crop", "random_flip"]
+__all__ = ["AugmentedCrop", "SegmentationTransform", "to_tensors", "resize_pair", "random_scale", "random_crop", "random_flip"]
 
 
 def to_tensors(image: np.ndarray, label: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> tuple[Tensor, Tensor]:
@@ -62,6 +62,20 @@ def random_flip(image: Tensor, label: Tensor) -> tuple[Tensor, Tensor]:
     if float(torch.rand(())) < 0.5:
         return image.flip(-1), label.flip(-1)
     return image, label
+
+
+class AugmentedCrop:
+    """A dataset's ``train_crop`` and ``train_scale`` (what the data check compares with the images), read from
+    its ``options.augment``."""
+
+    @property
+    def train_crop(self) -> tuple[int, int] | None:
+        crop = self.options.augment.crop
+        return None if crop is None else tuple(crop)
+
+    @property
+    def train_scale(self) -> tuple[float, float]:
+        return tuple(self.options.augment.scale)
 
 
 class SegmentationTransform:

@@ -121,6 +121,9 @@ def test_a_search_learns_decides_and_does_not_collapse_to_skips(gas_config):
     entropy = [r["entropy"] for r in records]
     assert entropy[1] > 0.999  # the warm-up leaves the architecture uniform
     assert entropy[-1] < 0.97 and result.metrics["decided"] == 1.0  # it learned which candidates help (0.95 here)
+    reliability = [r.get("edge_reliability") for r in records]  # known once both halves hold evidence
+    assert reliability[:2] == [None, None] and 0.0 <= reliability[-1] <= 1.0
+    assert result.metrics["edge_reliability"] == reliability[-1]
     ops = [v for k, v in result.best.sample.items() if "/op_" in k]
     assert ops.count("skip_connect") <= len(ops) / 3
     assert not result.warnings

@@ -29,6 +29,7 @@ from gasnas.api.strategy import SearchStrategy
 from gasnas_plugins.strategies.derivation import Cap, derive_distinct, derive_for_latency
 from gasnas_plugins.strategies.differentiable import TARGET_LOSSES, DifferentiableOptions
 from gasnas_plugins.strategies.differentiable.losses import Multiplier, latency_term
+from gasnas_plugins.strategies.differentiable.reliability import SplitHalf, pools
 from gasnas_plugins.strategies.supernet import DIVERGED_ADVICE, criterion, weight_optimizer
 
 __all__ = ["DifferentiableSearch", "UNDECIDED"]
@@ -90,6 +91,7 @@ class DifferentiableSearch(SearchStrategy):
         self.supernet = ctx.space.build_supernet(ctx.num_classes).to(device)
         choices = self.supernet.relaxed_choices()
         self.arch = ArchParameters(choices).to(device)
+        self.split = SplitHalf(pools(choices))
         self.communicator = ctx.communicator(choices)
         if self.communicator is not None:
             self.communicator.to(device)
@@ -117,7 +119,8 @@ class DifferentiableSearch(SearchStrategy):
         return {"supernet": self.supernet.state_dict(), "arch": self.arch.state_dict(),
                 "communicator": self.communicator.state_dict() if self.communicator else {},
                 "arch_opt": self.arch_opt.state_dict(), "weight_opt": self.weight_opt.state_dict(),
-                "schedule": self.schedule.state_dict(), "multiplier": self.multiplier.state_dict()}
+                "schedule": self.schedule.state_dict(), "multiplier": self.multiplier.state_dict(),
+                "split_half": self.split.state_dict()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.supernet.load_state_dict(state["supernet"])
@@ -128,6 +131,8 @@ class DifferentiableSearch(SearchStrategy):
         self.weight_opt.load_state_dict(state["weight_opt"])
         self.schedule.load_state_dict(state["schedule"])
         self.multiplier.load_state_dict(state["multiplier"])
+        if "split_half" in state:  # checkpoints from before the record: counted from the resume on
+            self.split.load_state_dict(state["split_half"])
 
     # -- relaxation -------------------------------------------------------------------------------------------
 
@@ -145,9 +150,10 @@ class DifferentiableSearch(SearchStrategy):
     def probabilities(self) -> dict[str, Tensor]:
         return {k: F.softmax(v, dim=-1) for k, v in self.logits().items()}
 
-    def mixing(self, epoch: int) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    def mixing(self, epoch: int, logits: dict[str, Tensor] | None = None
+               ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """(mixing weights for the forward pass, probabilities for E[LAT] and derivation)."""
-        logits = self.logits()
+        logits = self.logits() if logits is None else logits
         probs = {k: F.softmax(v, dim=-1) for k, v in logits.items()}
         if epoch < self.warmup and self.options.warmup_paths == "single":  # one uniform path per choice
             return {k: F.one_hot(torch.randint(len(v), ()), len(v)).to(v) for k, v in logits.items()}, probs
@@ -190,20 +196,21 @@ class DifferentiableSearch(SearchStrategy):
 
     def arch_step(self, images: Tensor, labels: Tensor, epoch: int) -> dict[str, float]:
         if self.options.relaxation == "sampled":
-            return self.sampled_arch_step(images, labels)
-        mixing, probs = self.mixing(epoch)
+            return self.sampled_arch_step(images, labels, epoch)
+        logits = self.logits()
+        mixing, probs = self.mixing(epoch, logits)
         ce = self._ce(images, labels, mixing)
         expected, term = self._latency(probs)
         loss = ce + term
         self.arch_opt.zero_grad(set_to_none=True)
-        loss.backward(inputs=self.arch_params)
+        self._backward_with_evidence(loss, term, logits, epoch)
         self._all_reduce_arch_grads()
         self.arch_opt.step()
         self._after_latency_step(expected)
         return {"arch_ce": float(ce.detach()), "latency_term": float(term.detach()),
                 "expected_latency_ms": float(expected.detach()), "multiplier": self.multiplier.value}
 
-    def sampled_arch_step(self, images: Tensor, labels: Tensor) -> dict[str, float]:
+    def sampled_arch_step(self, images: Tensor, labels: Tensor, epoch: int) -> dict[str, float]:
         """The score-function (REINFORCE) step: ``paths`` architectures drawn from the distribution, each run on
         the same batch (forward only); each path's loss minus the mean of the others' weighs the gradient of its
         log-probability, so only differences between paths move the architecture, not how hard the batch is."""
@@ -223,12 +230,30 @@ class DifferentiableSearch(SearchStrategy):
         surrogate = (advantage * log_prob).mean()
         expected, term = self._latency(probs)
         self.arch_opt.zero_grad(set_to_none=True)
-        (surrogate + term).backward(inputs=self.arch_params)
+        self._backward_with_evidence(surrogate + term, term, logits, epoch)
         self._all_reduce_arch_grads()
         self.arch_opt.step()
         self._after_latency_step(expected)
         return {"arch_ce": float(losses.mean()), "latency_term": float(term.detach()),
                 "expected_latency_ms": float(expected.detach()), "multiplier": self.multiplier.value}
+
+    def _backward_with_evidence(self, loss: Tensor, term: Tensor, logits: Mapping[str, Tensor], epoch: int) -> None:
+        """``loss.backward()`` into the architecture parameters; on the way, what the step says about each
+        choice's candidates apart from latency -- minus the gradient of the accuracy part of the loss with respect
+        to the logits the derivation reads -- goes to the split-half record of ``epoch``."""
+        tracked = [(k, v) for k, v in logits.items() if v.requires_grad]
+        latency = dict.fromkeys(k for k, _ in tracked)
+        if term.requires_grad:  # the latency term's share, computed apart on its small graph (probs -> E[LAT])
+            grads = torch.autograd.grad(term, [v for _, v in tracked], retain_graph=True, allow_unused=True)
+            latency = dict(zip(latency, grads))
+        total: dict[str, Tensor] = {}
+        handles = [v.register_hook(lambda g, k=k: total.__setitem__(k, g.detach())) for k, v in tracked]
+        try:
+            loss.backward(inputs=self.arch_params)
+        finally:
+            for handle in handles:
+                handle.remove()
+        self.split.add(epoch, {k: -(g - latency[k]) if latency[k] is not None else -g for k, g in total.items()})
 
     def _all_reduce_arch_grads(self) -> None:
         if self.ctx.dist.enabled:  # every rank must take the same architecture step
@@ -328,6 +353,9 @@ class DifferentiableSearch(SearchStrategy):
         if self.expected is not None:
             out["expected_latency_ms"] = float(self.expected(probs))
         out["entropy"] = normalised_entropy(probs)
+        reliability = self.split.reliability()
+        if reliability is not None:
+            out["edge_reliability"] = reliability
         (best, _), = self.derive(probs, 1)
         derived = ctx.estimate_latency(best)
         if derived is not None:
@@ -365,7 +393,8 @@ class DifferentiableSearch(SearchStrategy):
             probs = self.probabilities()
         derived = self.derive(probs, self.options.top_k)
         architectures = [ctx.architecture(sample, log_probability=round(score, 4)) for sample, score in derived]
-        final = {k: v for k, v in metrics.items() if k.startswith("val_") or k in ("expected_latency_ms", "entropy")}
+        final = {k: v for k, v in metrics.items()
+                 if k.startswith("val_") or k in ("expected_latency_ms", "entropy", "edge_reliability")}
         final["decided"] = float(final["entropy"] < UNDECIDED)
         if ctx.latency_target is not None and self.options.derivation != "argmax":
             final["derivation_mu"] = self.mu
