@@ -39,6 +39,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "gasnas_plugins.callbacks.curves",
     "gasnas_plugins.callbacks.tensorboard",
     "gasnas_plugins.spaces.gas",
+    "gasnas_plugins.spaces.fasterseg",
     "gasnas_plugins.spaces.nni",
     "gasnas_plugins.communicators",
     "gasnas_plugins.latency",

@@ -66,3 +66,11 @@ def test_swapping_the_quickstart_strategy_or_estimator_needs_no_other_change(cli
 def test_the_swap_configs_run(cli, pm, tmp_path, config, overrides):
     arch = _search(cli, tmp_path, CONFIGS / config, *overrides)
     assert arch.metadata["estimated_latency"] > 0
+
+
+@pytest.mark.slow
+def test_the_fasterseg_config_runs(cli, pm, tmp_path):
+    arch = _search(cli, tmp_path, CONFIGS / "fasterseg-tiny.yaml")
+    assert arch.space_name == "fasterseg" and arch.metadata["estimated_latency"] > 0
+    assert any(label.endswith("/width") for label in arch.sample)
+    assert (tmp_path / "runs" / "run" / "cells" / "paths.png").is_file()
