@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from gasnas.config import SearchConfig
     from gasnas.threads import Threads
 
-__all__ = ["RunDirectory", "RunInfo", "SearchResult", "CHECKPOINT_FORMAT", "load_checkpoint"]
+__all__ = ["RunDirectory", "RunInfo", "SearchResult", "CHECKPOINT_FORMAT", "load_checkpoint", "unseal"]
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +163,20 @@ def seal(payload: Mapping[str, Any]) -> bytes:
     return out.getvalue()
 
 
+def unseal(data: Any, path: str | Path) -> Any:
+    """The payload of a sealed checkpoint, ``data`` as ``torch.load`` read it from ``path``, its checksum
+    verified (a :class:`CheckpointError` when it does not match); anything not sealed is returned unchanged."""
+    import torch
+
+    if isinstance(data, dict) and data.get("format") == SEALED_FORMAT:
+        blob = data["content"].numpy().tobytes()
+        if hashlib.sha256(blob).hexdigest() != data.get("sha256"):
+            raise CheckpointError(f"{path}: checksum mismatch: the file changed after it was written (damaged "
+                                  "storage, an interrupted copy, or an edit); it is not resumed")
+        data = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+    return data
+
+
 def load_checkpoint(path: str | Path, *, missing_ok: bool = False) -> dict[str, Any] | None:
     """Load a gasnas checkpoint (tensors and plain containers only: no pickled code is executed)."""
     import pickle
@@ -178,13 +192,7 @@ def load_checkpoint(path: str | Path, *, missing_ok: bool = False) -> dict[str, 
     unreadable = (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError, KeyError,
                   TypeError, AttributeError, UnicodeDecodeError)
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(data, dict) and data.get("format") == SEALED_FORMAT:
-            blob = data["content"].numpy().tobytes()
-            if hashlib.sha256(blob).hexdigest() != data.get("sha256"):
-                raise CheckpointError(f"{path}: checksum mismatch: the file changed after it was written (damaged "
-                                      "storage, an interrupted copy, or an edit); it is not resumed")
-            data = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+        data = unseal(torch.load(path, map_location="cpu", weights_only=True), path)
     except unreadable as exc:
         raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({type(exc).__name__}: "
                               f"{str(exc).splitlines()[0] if str(exc) else ''}); delete it to start over") from None

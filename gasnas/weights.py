@@ -46,19 +46,19 @@ def read_weights(path: str | Path, *, label: str = "weights file") -> dict[str, 
     missing, unreadable or holds no state dict."""
     import torch
 
-    from gasnas.run import SEALED_FORMAT, load_checkpoint
+    from gasnas.run import unseal
 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{label} {path} does not exist; pass the path of a state dict saved with "
                               "torch.save(model.state_dict(), path) (pretrained weights are never downloaded)")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        data = unseal(torch.load(path, map_location="cpu", weights_only=True), path)  # a gasnas checkpoint: checked
+    except CheckpointError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any failure to unpickle means the file is not usable
         raise CheckpointError(f"{label} {path} cannot be read as a torch state dict "
                               f"({type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]})") from None
-    if isinstance(data, Mapping) and data.get("format") == SEALED_FORMAT:
-        data = load_checkpoint(path)  # a gasnas checkpoint: its checksum is verified
     for key in NESTED_KEYS:
         if isinstance(data, Mapping) and isinstance(data.get(key), Mapping):
             data = data[key]

@@ -70,6 +70,12 @@ def test_a_file_that_is_no_state_dict_is_a_clear_error(tmp_path):
     (tmp_path / "corrupt.pt").write_bytes(b"PK\x03\x04 not a checkpoint")
     with pytest.raises(CheckpointError, match=r"corrupt.pt cannot be read as a torch state dict"):
         read_weights(tmp_path / "corrupt.pt")
+    RunDirectory(tmp_path).save_checkpoint({"state_dict": _random_state(Net())}, tmp_path / "sealed.pt")
+    sealed = torch.load(tmp_path / "sealed.pt", weights_only=True)
+    sealed["content"][-1] ^= 1  # one flipped bit in the payload
+    torch.save(sealed, tmp_path / "sealed.pt")
+    with pytest.raises(CheckpointError, match=r"sealed.pt: checksum mismatch"):
+        read_weights(tmp_path / "sealed.pt")
     torch.save([torch.zeros(1)], tmp_path / "list.pt")
     with pytest.raises(CheckpointError, match=r"list.pt holds a list, not a state dict of tensors"):
         read_weights(tmp_path / "list.pt")

@@ -54,11 +54,12 @@ class SplitHalf:
         self.halves: list[dict[str, Tensor]] = [{}, {}]
 
     def add(self, epoch: int, evidence: Mapping[str, Tensor]) -> None:
-        """Adds one step's evidence (per choice, a vector over its candidates) to the half of ``epoch``'s parity."""
+        """Adds one step's evidence (per choice, a vector over its candidates) to the half of ``epoch``'s parity.
+        The sums stay on the evidence's device (no host sync per step); :meth:`reliability` reads them."""
         half = self.halves[epoch % 2]
         for k, v in evidence.items():
-            v = v.detach().double().cpu()
-            half[k] = half[k] + v if k in half else v.clone()
+            v = v.detach()
+            half[k] = half[k].to(v.device) + v if k in half else v.clone()  # a resumed state comes on the CPU
 
     def reliability(self) -> float | None:
         """Spearman-Brown corrected split-half correlation of the per-edge deviations, in [0, 1]; None until
@@ -72,7 +73,7 @@ class SplitHalf:
         return max(0.0, 2 * r / (1 + r)) if r > -1 else 0.0
 
     def state_dict(self) -> dict[str, Any]:
-        return {"halves": self.halves}
+        return {"halves": [{k: v.cpu() for k, v in h.items()} for h in self.halves]}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.halves = [dict(h) for h in state["halves"]]
