@@ -1,9 +1,9 @@
-"""The GPU check of the latency estimators, in one run that fits a lent device's time (under 8 minutes).
+"""The GPU check of the latency estimators, in one run that fits a lent device's time (under 9 minutes).
 
     python benchmarks/gpu_check.py OUT_DIR                     # on a CUDA machine, gasnas installed
     python benchmarks/gpu_check.py OUT_DIR --quick --device cpu   # the same steps, tiny, anywhere (a dry run)
 
-Four steps, each a gasnas command as a user would type it, each with what is left of ``--budget`` seconds:
+Five steps, each a command as a user would type it, each with what is left of ``--budget`` seconds:
 
 1. ``gasnas latency build`` -- the ``gas-paper`` lookup table at 1 x 3 x 1024 x 2048 on the GPU (ONNX Runtime,
    CUDA provider, fp32), written to OUT_DIR/gpu-table.json;
@@ -11,7 +11,9 @@ Four steps, each a gasnas command as a user would type it, each with what is lef
    ``flops`` and ``torch`` and measured end to end in ONNX Runtime, the calibration stored in the table;
 3. ``gasnas search benchmarks/gpu_check.yaml`` -- a smoke-scale GAS search of ``gas-paper`` on the embedded
    digit-scenes at 256 x 512 (no download), for a searched network to time;
-4. ``gasnas compare`` -- the searched network and the model zoo timed in ONNX Runtime at 1024 x 2048 on the GPU.
+4. ``gasnas compare`` -- the searched network and the model zoo timed in ONNX Runtime at 1024 x 2048 on the GPU;
+5. ``benchmarks/dcnas_memory.py`` -- a ``dcnas-paper`` supernet search step at 512 x 1024 (batch 2), dense and with
+   path and channel sampling: peak memory and step time, and whether the dense one fits at all.
 
 A step that fails or runs out of time is recorded and the rest go on. OUT_DIR/summary.md holds the figures,
 written to paste into docs/latency.md; log.txt holds every command's output; 8 files in all.
@@ -105,6 +107,23 @@ def summary_markdown(summary: dict) -> str:
         for row in compare:
             lines.append(f"| {row['name']} | {row['median_ms']:.2f} | {1000 / row['median_ms']:.1f} |")
         lines.append("")
+    dcnas = summary.get("dcnas")
+    if dcnas:
+        size = "x".join(map(str, dcnas["size"]))
+        lines += [f"DCNAS supernet search step ({size}, batch {dcnas['batch']}; sampled: {dcnas['paths']} paths per "
+                  f"cell, channel fraction {dcnas['fraction']})", "",
+                  "| space | supernet | step s | peak MiB | sampled / dense memory | sampled / dense time |",
+                  "|---|---|---|---|---|---|"]
+        for name, entry in dcnas["spaces"].items():
+            for kind in ("dense", "sampled"):
+                r = entry[kind]
+                step = f"{r['step_s']:.3f}" if "step_s" in r else "out of memory" if r.get("oom") else "failed"
+                peak = r.get("peak_mib")
+                peak = f"{peak:.0f}" if isinstance(peak, float) and peak == peak else "--"  # NaN: not measured
+                ratios = (f"{entry['memory_ratio']:.2f}x | {entry['time_ratio']:.2f}x"
+                          if kind == "sampled" and "memory_ratio" in entry else " | ")
+                lines.append(f"| {name} | {kind} | {step} | {peak} | {ratios} |")
+        lines.append("")
     lines.append("Steps: " + ", ".join(f"{k} {'ok' if v['ok'] else v['why']} ({v.get('seconds', 0)} s)"
                                        for k, v in summary["steps"].items()))
     return "\n".join(lines) + "\n"
@@ -117,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input", default="1x3x1024x2048")
     parser.add_argument("--samples", type=int, default=30)
     parser.add_argument("--calibration-samples", type=int, default=15)
-    parser.add_argument("--budget", type=float, default=450.0, help="seconds for all four steps together")
+    parser.add_argument("--budget", type=float, default=510.0, help="seconds for all five steps together")
     parser.add_argument("--quick", action="store_true",
                         help="a dry run: 1x3x64x128, 4 + 3 architectures, few repeats, a 2-step search")
     args = parser.parse_args(argv)
@@ -152,6 +171,12 @@ def main(argv: list[str] | None = None) -> int:
     steps.run("compare", gasnas("compare", *targets, "--input", args.input, "--device", args.device,
                                 "--runtime", "onnxruntime", "--num-classes", "19",
                                 *(["--repeats", "3", "--warmup", "1"] if args.quick else []), "-o", str(compare_png)))
+    dcnas_json = runs / "dcnas-memory.json"
+    dcnas_size = ["--size", "64x128", "--batch", "1", "--steps", "1", "--paper-layers", "1"] if args.quick else \
+        ["--size", "512x1024", "--batch", "2", "--steps", "2"]
+    steps.run("dcnas", [sys.executable, str(HERE / "dcnas_memory.py"), "--device", args.device, "--only", "paper",
+                        *dcnas_size, "--json", str(dcnas_json)])
+    dcnas = json.loads(dcnas_json.read_text()) if dcnas_json.is_file() else None
     shutil.rmtree(runs, ignore_errors=True)
     steps.log.close()
 
@@ -166,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     if compare_png.with_suffix(".json").is_file():
         measured = json.loads(compare_png.with_suffix(".json").read_text())
         summary["compare"] = [{"name": e["label"], "median_ms": e["latency_ms"]} for e in measured["entries"]]
+    if dcnas is not None:
+        summary["dcnas"] = dcnas
     (out / "summary.md").write_text(summary_markdown(summary))
     print(summary_markdown(summary))
     return 0 if all(step["ok"] for step in steps.results.values()) else 1

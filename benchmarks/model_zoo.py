@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-MODELS = ("bisenetv1-xception39", "bisenetv1-r18", "bisenetv2", "stdc1", "stdc2")
+MODELS = ("bisenetv1-xception39", "bisenetv1-r18", "bisenetv2", "stdc1", "stdc2", "fasterseg")
 COUNT_SIZES = ((512, 1024), (1024, 2048))
 #: What the papers (or the tables quoting them) claim, from docs/model-zoo.md's sources; [R] = not verified.
 CLAIMS = {
@@ -22,6 +22,7 @@ CLAIMS = {
     "bisenetv2": "21.15 GFLOPs [R]; Cityscapes val 73.4 [R], 156 FPS 1080Ti [V]",
     "stdc1": "Cityscapes val 72.2 [V] (Seg50), 250.4 FPS 1080Ti TensorRT [V]",
     "stdc2": "Cityscapes val 74.2 [V] (Seg50), 188.6 FPS 1080Ti TensorRT [V]",
+    "fasterseg": "4.4M [R]; 28.2 GFLOPs [R]; Cityscapes val 73.1 [R], 163.9 FPS 1080Ti TensorRT [R]",
 }
 
 

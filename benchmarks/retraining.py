@@ -119,7 +119,7 @@ class SearchRun:
         from gasnas.options import options_to_dict
 
         params = options_to_dict(self.config.space.params) if self.config.space.params is not None else {}
-        arch = Architecture(network.sample, self.config.space.name, params, {"run": str(self.path)})
+        arch = Architecture(network.sample, self.config.space.name, params, {"run": str(self.path.resolve())})
         network.arch_file = arch.save(folder / f"{arch.id}.yaml")
         return network.arch_file
 
@@ -134,18 +134,28 @@ def retrain(arch_file: Path, seed: int, out: Path, log: Path, epochs: int = EPOC
     return float(json.loads(summary.read_text())["last"]["val_miou"])
 
 
+def _retrain_task(shared: tuple[Path, Path, int], task: tuple[Path, int]) -> float:
+    """One retraining as an executor's task (a Ray worker imports this module by name)."""
+    out, log, epochs = shared
+    return retrain(task[0], task[1], out, log, epochs)
+
+
 def retrain_all(networks: list[Network], seeds: list[int], out: Path, log: Path, workers: int,
-                epochs: int = EPOCHS) -> None:
-    """Retrain every distinct architecture file with every seed, ``workers`` at a time (one thread each)."""
+                epochs: int = EPOCHS, executor: Any = None) -> None:
+    """Retrain every distinct architecture file with every seed: ``workers`` at a time here (one thread each),
+    or through ``executor`` (a gasnas executor, e.g. ``ray``: one task per training, wherever Ray puts it)."""
     from concurrent.futures import ThreadPoolExecutor
 
     files = list(dict.fromkeys(n.arch_file for n in networks))
-    tasks = [(f, s) for f in files for s in seeds]
-    with ThreadPoolExecutor(workers) as pool:
-        results = list(pool.map(lambda task: retrain(task[0], task[1], out, log, epochs), tasks))
+    tasks = [(Path(f).resolve(), s) for f in files for s in seeds]
+    if executor is not None:
+        results = executor.map(_retrain_task, tasks, shared=(Path(out).resolve(), Path(log).resolve(), epochs))
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(lambda task: retrain(task[0], task[1], out, log, epochs), tasks))
     for (f, s), miou in zip(tasks, results):
         for n in networks:
-            if n.arch_file == f:
+            if Path(n.arch_file).resolve() == f:
                 n.miou[s] = miou
 
 

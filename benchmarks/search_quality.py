@@ -21,9 +21,12 @@ of random architectures: across the space's range); each derived network's measu
 
     python benchmarks/search_quality.py [--out runs/search-quality] [--seeds 3] [--randoms 8] [--workers 2]
         [--settings gcn none evolution] [--targets 0.8 1.0 1.2] [--set KEY=VALUE ...] [--json FILE]
+        [--executor ray [--ray-address ADDRESS]]
 
-Searches and trainings run on one thread each, ``--workers`` at a time; a rerun with the same ``--out`` reuses
-what finished. The whole run takes a few hours on 2 CPU cores.
+Searches and trainings run on one thread each, ``--workers`` at a time; with ``--executor ray`` the retrainings
+are Ray tasks instead (one CPU each; a local Ray, or the cluster at ``--ray-address``, whose nodes see ``--out``
+and this folder at the same paths), with the same results. A rerun with the same ``--out`` reuses what
+finished. The whole run takes a few hours on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import json
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +99,14 @@ def verdict(networks: list[Network]) -> dict[str, Any]:
             "seed_se": se, "margin": searched.mean - median, "dominated_by": dominating}
 
 
+def ray_executor(address: str | None) -> Any:
+    """The registered ``ray`` executor (the ``ray`` extra), one CPU per retraining."""
+    from gasnas.api import get_plugin_manager, parse_options
+
+    component = get_plugin_manager().registry("executors").get("ray")
+    return component.build(parse_options(component.options, {"address": address, "num_cpus": 1}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="search config (default: the packaged quickstart)")
@@ -110,6 +122,9 @@ def main() -> None:
                         help="relative latency targets of the adherence check (none: skip it)")
     parser.add_argument("--search-seed", type=int, default=0)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--executor", choices=["threads", "ray"], default="threads",
+                        help="what runs the retrainings: --workers threads here, or Ray tasks")
+    parser.add_argument("--ray-address", help="the Ray cluster (default: a local Ray; 'auto': the one ray start runs)")
     args = parser.parse_args()
     from gasnas.config import default_config_path, load_config
 
@@ -151,7 +166,8 @@ def main() -> None:
 
     trained = [n for r in rows.values() for n in r]
     print(f"retraining {len({n.arch_file for n in trained})} networks x {len(seeds)} seeds", flush=True)
-    retrain_all(trained, seeds, args.out / "trains", log, args.workers)
+    with ray_executor(args.ray_address) if args.executor == "ray" else nullcontext() as executor:
+        retrain_all(trained, seeds, args.out / "trains", log, args.workers, executor=executor)
     print("measuring latencies", flush=True)
     measure(trained + targets, next(iter(runs.values()))[0], args.rounds)
 

@@ -100,12 +100,19 @@ def search(config: Path | None, overrides: tuple[str, ...], resume_dir: Path | N
         if config is not None or overrides:
             raise click.UsageError("--resume continues a run with its own config; do not pass CONFIG or --set")
         engine = Engine.resume(resume_dir, reporter=reporter, device=device, threads=threads)
-        console.print(f"resuming [bold]{resume_dir}[/] after epoch {engine.checkpoint['epoch'] if engine.checkpoint else '(none)'}")
+        if engine.dist.is_main:
+            after = engine.checkpoint["epoch"] if engine.checkpoint else "(none)"
+            console.print(f"resuming [bold]{resume_dir}[/] after epoch {after}")
     else:
         path = config or default_config_path()
         extra = [*overrides, *([f"output={output}"] if output else []), *([f"name={name}"] if name else [])]
         engine = Engine(load_config(path, extra), reporter=reporter, device=device, threads=threads)
     result = engine.run()
+    from gasnas.distributed import shutdown
+
+    shutdown()
+    if not engine.dist.is_main:  # under torchrun, rank 0 reports the result
+        return
     best = result.best
     meta = best.metadata
     rows: list[tuple[str, Any]] = [("architecture", f"{best.id} ({engine.space.describe(best.sample)})")]

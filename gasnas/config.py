@@ -96,7 +96,7 @@ class RunOptions:
         """Every digest a checkpoint of this config may carry: today's, and that of gasnas 0.x before the shared
         top level (no ``threads`` key, the latency target named ``target_ms``, nulls kept), so that runs started
         before the change still resume."""
-        legacy = {k: v for k, v in resolved.items() if k not in ("output", "name", "device", "threads")}
+        legacy = {k: v for k, v in resolved.items() if k not in NOT_DIGESTED}
         latency = legacy.get("latency")
         if isinstance(latency, Mapping) and "target" in latency:
             latency = {**latency, "target_ms": latency["target"]}
@@ -108,8 +108,9 @@ class RunOptions:
 
 #: the top-level keys of :class:`RunOptions`
 RUN_KEYS = tuple(f.name for f in dataclasses.fields(RunOptions))
-#: top-level keys that do not change a run's result: a checkpoint resumes across them
-NOT_DIGESTED = ("output", "name", "device", "threads")
+#: top-level keys that do not change a run's result: a checkpoint resumes across them (the executor decides where
+#: independent tasks run, never what they give)
+NOT_DIGESTED = ("output", "name", "device", "threads", "executor")
 
 
 def parse_run_options(data: Mapping[str, Any], where: Location) -> dict[str, Any]:
@@ -191,6 +192,7 @@ SECTIONS: dict[str, tuple[str, bool]] = {
     "strategy": ("strategies", True),
     "latency": ("latency estimators", False),
     "evaluator": ("evaluators", True),
+    "executor": ("executors", False),
 }
 TOP_LEVEL = [*RUN_KEYS, *SECTIONS, "budget"]
 
@@ -206,6 +208,8 @@ class SearchConfig(RunOptions):
     evaluator: ComponentConfig
     communicator: ComponentConfig | None = None
     latency: LatencyConfig | None = None
+    #: what runs independent tasks such as candidate scoring (None: the serial executor, here)
+    executor: ComponentConfig | None = None
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     source: str = "<config>"
     #: the files ``source`` extends (``base:``), merged under it in this order

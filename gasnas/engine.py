@@ -9,6 +9,7 @@ protocol; :class:`EngineContext` is the engine's).
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -19,10 +20,11 @@ from gasnas.api.context import SearchContext
 from gasnas.architecture import Architecture
 from gasnas.config import SearchConfig, check_device, load_config
 from gasnas.errors import (
-    CheckpointError, ConfigError, DataError, DivergedError, GasnasError, LatencyError, PluginError, ensure_finite,
+    CheckpointError, ConfigError, DataError, DistributedError, DivergedError, GasnasError, LatencyError, PluginError,
+    ensure_finite,
 )
 from gasnas.plugins import PluginManager, get_plugin_manager
-from gasnas.reporting import LogReporter, Reporter
+from gasnas.reporting import LogReporter, NullReporter, Reporter
 from gasnas.run import RunDirectory, RunInfo, SearchResult
 from gasnas.seeding import deterministic_loader, rng, rng_state, seed_everything, set_rng_state
 from gasnas.threads import Threads, choose_threads
@@ -139,7 +141,8 @@ class EngineContext(SearchContext):
                     f"latency estimator '{self.config.latency.name}' times whole networks and cannot give a "
                     "differentiable expected latency; use a block-table estimator (e.g. lut or flops) for the "
                     "search and name this one under latency.measure")
-            self._expected = expected.to(self.device)
+            # rank 0's costs on every rank (each may have timed its own table): the ranks' E[LAT] agree
+            self._expected = self.dist.broadcast_module(expected.to(self.device))
         return self._expected
 
     def estimate_latency(self, sample: Mapping[str, Any]) -> float | None:
@@ -176,7 +179,11 @@ class EngineContext(SearchContext):
     def loader(self, split: str, *, train: bool, indices: Sequence[int] | None = None, epoch: int = 0,
                shuffle: bool | None = None, batch_size: int | None = None, drop_last: bool | None = None,
                stream: int = 0) -> DataLoader:
-        """A loader whose order depends only on (seed, epoch, stream): resuming replays the same batches."""
+        """A loader whose order depends only on (seed, epoch, stream): resuming replays the same batches.
+
+        Under torchrun a training loader (``train=True``) gives each rank its share of every global batch of
+        ``batch_size x world size`` (:func:`~gasnas.seeding.deterministic_loader`); an evaluation loader is not
+        sharded: every rank evaluates the whole split, and its scores are those of one process."""
         from torch.utils.data import Subset
 
         data = self.dataset.split(split, train=train)
@@ -186,7 +193,7 @@ class EngineContext(SearchContext):
         loader = deterministic_loader(
             data, batch_size=batch_size or self.budget.batch_size, seed=self.seed, epoch=epoch, stream=stream,
             shuffle=train if shuffle is None else shuffle, drop_last=train if drop_last is None else drop_last,
-            workers=self.budget.workers, pin_memory=self.budget.pin_memory, distributed=self.dist.enabled)
+            workers=self.budget.workers, pin_memory=self.budget.pin_memory, shard=self.dist.shard if train else None)
         if train and len(loader) == 0:  # a training loop over it would take no step, and learn nothing
             where = f"the {split} split of dataset '{self.config.dataset.name}'"
             where = (f"this training loader draws from {len(data)} of the {total} samples of {where}"
@@ -265,8 +272,9 @@ class Engine:
                  device: str | None = None, threads: int | None = None, run_dir: RunDirectory | None = None) -> None:
         self.config = config
         self.pm = pm or get_plugin_manager()
-        self.reporter = reporter or LogReporter()
         self.dist = distributed.setup()
+        # under torchrun only rank 0 reports (progress bars, messages); the others stay quiet
+        self.reporter = (reporter or LogReporter()) if self.dist.is_main else NullReporter()
         self._device_name = device or config.device
         self._threads = threads  # --threads: before the config's (see gasnas.threads)
         self.threads: Threads | None = None
@@ -295,7 +303,7 @@ class Engine:
         config = load_config(config_file, pm=pm)
         engine = cls(config, pm=pm, reporter=reporter, device=device, threads=threads)
         engine.run_dir = RunDirectory(path, writable=engine.dist.is_main)
-        engine.checkpoint = engine.run_dir.load_checkpoint()
+        engine.checkpoint = engine.dist.from_main(engine.run_dir.load_checkpoint)  # rank 0's, on every rank
         engine.resuming = True
         if engine.checkpoint is not None and not config.accepts(engine.checkpoint.get("config_digest")):
             raise CheckpointError(f"{engine.run_dir.checkpoint_file}: written for another config than "
@@ -330,7 +338,8 @@ class Engine:
         seed_everything(cfg.seed)
         if self.run_dir is None:
             name = cfg.name or f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.space.name}-{cfg.strategy.name}"
-            self.run_dir = RunDirectory.create(cfg.output, name, writable=self.dist.is_main)
+            path = self.dist.from_main(lambda: RunDirectory.create(cfg.output, name).path)  # rank 0 names it
+            self.run_dir = RunDirectory(path, writable=self.dist.is_main)
         if not (self.run_dir.config_file.exists() and self.checkpoint is not None):
             self.run_dir.write_config(cfg)
         resumed = int(self.checkpoint["epoch"]) if self.checkpoint is not None else None
@@ -348,9 +357,11 @@ class Engine:
         self._check_data()
         self._check_batches()
         input_shape = (1, 3, *self.dataset.input_size)
-        if self.latency is not None:
-            self.latency.prepare(self.space, input_shape)
-        self.latency_target = self._resolve_target(input_shape)
+        if self.latency is not None:  # rank 0 first (it may measure a table and cache it), then the others
+            self.dist.from_main(self.latency.prepare, self.space, input_shape)
+            if not self.dist.is_main:
+                self.latency.prepare(self.space, input_shape)
+        self.latency_target = self.dist.from_main(self._resolve_target, input_shape)
         # Building components and measuring a latency table may draw random numbers (e.g. initialising the blocks
         # it times), or not when a cache answers: seed again so that the search never depends on what was cached.
         seed_everything(cfg.seed)
@@ -359,11 +370,15 @@ class Engine:
         started = time.perf_counter()
         try:
             result = self.strategy.search(EngineContext(self))
-        except GasnasError:
+        except GasnasError as exc:
+            if isinstance(exc, DistributedError):
+                raise self._lost(exc) from exc
             raise
         except Exception as exc:  # noqa: BLE001 - a plugin's bug: name it, keep the run
             from gasnas.api.model import is_single_value_norm_error
 
+            if distributed.lost_contact(exc):
+                raise self._lost(exc) from exc
             if is_single_value_norm_error(exc):
                 raise one_image_batch_error(exc, cfg.budget.batch_size) from exc
             raise self._crash(exc) from exc
@@ -371,8 +386,9 @@ class Engine:
             raise GasnasError(f"strategy '{cfg.strategy.name}' derived no architecture")
         result.metrics.setdefault("search_time_s", time.perf_counter() - started)
         result.warnings[:0] = self.data_warnings  # said at start-up, and again beside the result
-        with torch.no_grad():
-            result.architectures = [self._annotate(a, rank, input_shape) for rank, a in enumerate(result.architectures)]
+        with torch.no_grad():  # on rank 0 (it alone measures), for every rank
+            result.architectures = self.dist.from_main(
+                lambda: [self._annotate(a, rank, input_shape) for rank, a in enumerate(result.architectures)])
         self._write(result)
         if self.dist.is_main:
             self._check_learned(result)  # after the architectures are on disk: reading the val labels may fail
@@ -462,6 +478,20 @@ class Engine:
                 if checkpoint.exists() else "no epoch had finished, so there is no checkpoint to resume")
         return PluginError(f"{culprit} crashed during the search in {self.run_dir.path}: {type(exc).__name__}: "
                            f"{exc}; {kept}; run with --debug for the traceback")
+
+    def _lost(self, exc: BaseException) -> DistributedError:
+        """The error for a distributed run that lost a process (it died, or stopped answering within the
+        collectives' timeout): what this rank saw, and how to resume."""
+        what = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        what = re.sub(r"^\[[^\]]*\]\s*", "", what.split(". This is typically")[0])  # gloo's source line, advice
+        checkpoint = self.run_dir.checkpoint_file
+        kept = (f"its last checkpoint is kept: resume with torchrun --nproc_per_node {self.dist.world_size} -m gasnas "
+                f"search --resume {self.run_dir.path}" if checkpoint.exists() else
+                "no epoch had finished, so there is no checkpoint to resume: start the search again")
+        return DistributedError(f"rank {self.dist.rank} of {self.dist.world_size}: the distributed search in "
+                                f"{self.run_dir.path} lost a process (it died, or did not answer within "
+                                f"{distributed.TIMEOUT_ENV}={distributed.timeout_s():g} s): {what}; every rank "
+                                f"stops; {kept}")
 
     def reference_latency(self, input_shape: tuple[int, ...]) -> float:
         """The median estimated latency of :data:`REFERENCE_SAMPLES` random architectures of the space (seeded by

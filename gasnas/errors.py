@@ -23,6 +23,7 @@ __all__ = [
     "LatencyError",
     "MissingDependencyError",
     "DivergedError",
+    "DistributedError",
     "ensure_finite",
     "closest",
 ]
@@ -77,6 +78,11 @@ def ensure_finite(values: Mapping[str, float], where: str, advice: str = "") -> 
         if isinstance(value, (int, float)) and not math.isfinite(value):
             raise DivergedError(f"{where}: {name} is {value}; the run stopped and its last good checkpoint is kept"
                                 f"{'; ' + advice if advice else ''}")
+
+
+class DistributedError(GasnasError):
+    """A process of a distributed run (torchrun) failed, died or stopped answering: every rank stops, the last
+    checkpoint kept."""
 
 
 class MissingDependencyError(GasnasError):

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         CommunicatorRegistry,
         DatasetRegistry,
         EvaluatorRegistry,
+        ExecutorRegistry,
         LatencyEstimatorRegistry,
         ModelRegistry,
         SearchSpaceRegistry,
@@ -77,6 +78,11 @@ def gasnas_register_models(registry: ModelRegistry) -> None:
 
 
 @hookspec
+def gasnas_register_executors(registry: ExecutorRegistry) -> None:
+    """Register executors: they run independent tasks (candidate scoring, retraining) here or on a cluster."""
+
+
+@hookspec
 def gasnas_register_commands(registry: CommandRegistry) -> None:
     """Register click commands that become ``gasnas <name>`` subcommands."""
 
@@ -118,6 +124,7 @@ REGISTRATION_HOOKS = (
     "gasnas_register_evaluators",
     "gasnas_register_datasets",
     "gasnas_register_models",
+    "gasnas_register_executors",
     "gasnas_register_commands",
 )
 EVENT_HOOKS = (

@@ -208,6 +208,11 @@ def parse_value(tp: Any, value: Any, path: KeyPath, where: Location) -> Any:
         hint = closest(str(value), [str(a) for a in allowed]) if isinstance(value, str) else ""
         raise where.error(path, f"{value!r} is not allowed{hint}; allowed: {', '.join(repr(a) for a in allowed)}")
     if origin in (Union, types.UnionType):
+        if value is None and type(None) in typing.get_args(tp):  # null is "none", not an empty section
+            return None
+        sections = [a for a in typing.get_args(tp) if dataclasses.is_dataclass(a)]
+        if isinstance(value, Mapping) and len(sections) == 1:  # an optional section: its own errors, by key path
+            return parse_options(sections[0], value, path, where)
         errors = []
         for arg in typing.get_args(tp):
             try:

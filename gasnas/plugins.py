@@ -40,6 +40,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "gasnas_plugins.callbacks.tensorboard",
     "gasnas_plugins.spaces.gas",
     "gasnas_plugins.spaces.fasterseg",
+    "gasnas_plugins.spaces.dcnas",
     "gasnas_plugins.spaces.nni",
     "gasnas_plugins.communicators",
     "gasnas_plugins.latency",
@@ -49,6 +50,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "gasnas_plugins.models",
     "gasnas_plugins.datasets",
     "gasnas_plugins.evaluators",
+    "gasnas_plugins.executors",
     "gasnas_plugins.commands",
 )
 

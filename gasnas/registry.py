@@ -26,6 +26,7 @@ __all__ = [
     "DatasetRegistry",
     "ModelRegistry",
     "CommandRegistry",
+    "ExecutorRegistry",
     "REGISTRY_TYPES",
     "SUPERNET",
     "SAMPLING",
@@ -255,6 +256,14 @@ class ModelRegistry(Registry["Module"]):
     factory_args = ("num_classes", "options")
 
 
+class ExecutorRegistry(Registry["Executor"]):
+    """Executors (:mod:`gasnas.executor`): how independent tasks such as candidate scoring fan out."""
+
+    kind = "executors"
+    noun = "executor"
+    hook = "gasnas_register_executors"
+
+
 class CommandRegistry(Registry["click.Command"]):
     """CLI commands: ``registry.add(command)`` with a :class:`click.Command` (its name is the command's)."""
 
@@ -274,5 +283,5 @@ class CommandRegistry(Registry["click.Command"]):
 REGISTRY_TYPES: dict[str, type[Registry]] = {
     cls.kind: cls
     for cls in (SearchSpaceRegistry, CommunicatorRegistry, StrategyRegistry, LatencyEstimatorRegistry,
-                EvaluatorRegistry, DatasetRegistry, ModelRegistry, CommandRegistry)
+                EvaluatorRegistry, DatasetRegistry, ModelRegistry, ExecutorRegistry, CommandRegistry)
 }

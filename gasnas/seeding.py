@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from torch.utils.data import DataLoader, Dataset
 
 __all__ = ["derive_seed", "rng", "seed_everything", "rng_state", "set_rng_state", "random_state", "restore_random",
-           "loader_generator", "seed_worker", "deterministic_loader"]
+           "loader_generator", "seed_worker", "deterministic_loader", "RankBatches"]
 
 _PERSON = b"gasnas-seed-v1"  # changing it changes every derived seed
 
@@ -126,20 +126,43 @@ def seed_worker(worker_id: int) -> None:
     random.seed(seed)
 
 
+class RankBatches:
+    """Rank ``rank``'s share of every batch of ``batches`` (a batch sampler over global batches of ``per_rank x
+    world`` indices): the ``rank``-th contiguous slice of ``per_rank`` indices. The ranks' shares of a step are
+    the one-process batch of that step, so ``world`` processes at ``per_rank`` see what one process sees at the
+    global batch."""
+
+    def __init__(self, batches: Any, rank: int, world: int, per_rank: int) -> None:
+        self.batches, self.rank, self.world, self.per_rank = batches, rank, world, per_rank
+
+    def __iter__(self) -> Any:
+        start = self.rank * self.per_rank
+        for batch in self.batches:
+            yield batch[start:start + self.per_rank]
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
 def deterministic_loader(data: Dataset, *, batch_size: int, seed: int, epoch: int = 0, stream: int = 0,
                          shuffle: bool = False, drop_last: bool = False, workers: int = 0, pin_memory: bool = False,
-                         distributed: bool = False) -> DataLoader:
+                         shard: tuple[int, int] | None = None) -> DataLoader:
     """A loader whose order (and, with workers, augmentation) depends only on ``(seed, epoch, stream)``, so a
-    resumed run replays the same batches; ``distributed`` shards it over the ranks with a ``DistributedSampler``."""
-    from torch.utils.data import DataLoader
-    from torch.utils.data.distributed import DistributedSampler
+    resumed run replays the same batches.
 
-    sampler = None
-    if distributed:
-        sampler = DistributedSampler(data, shuffle=shuffle, seed=derive_seed(seed, "distributed-loader", stream),
-                                     drop_last=drop_last)
-        sampler.set_epoch(epoch)
-    return DataLoader(data, batch_size=batch_size, shuffle=shuffle if sampler is None else False, sampler=sampler,
-                      num_workers=workers, pin_memory=pin_memory, drop_last=drop_last,
-                      generator=loader_generator(seed, epoch, stream), worker_init_fn=seed_worker,
-                      persistent_workers=False)
+    ``shard=(rank, world)`` (distributed training) draws the order of one process at the global batch
+    ``batch_size x world`` and gives this rank its slice of ``batch_size`` of each global batch
+    (:class:`RankBatches`), so ``world`` ranks together see the batches of one process at the global batch; a
+    sharded loader always drops the last partial global batch (every rank must take the same steps)."""
+    from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
+
+    generator = loader_generator(seed, epoch, stream)
+    common = dict(num_workers=workers, pin_memory=pin_memory, generator=generator, worker_init_fn=seed_worker,
+                  persistent_workers=False)
+    if shard is None or shard[1] == 1:
+        return DataLoader(data, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, **common)
+    rank, world = shard
+    order = RandomSampler(data, generator=generator) if shuffle else SequentialSampler(data)
+    # what DataLoader(shuffle=shuffle, generator=generator) builds for one process, at the global batch
+    batches = RankBatches(BatchSampler(order, batch_size * world, drop_last=True), rank, world, batch_size)
+    return DataLoader(data, batch_sampler=batches, **common)

@@ -105,7 +105,7 @@ def test_init_writes_any_component_with_its_own_params(cli, tmp_path, pm):
         assert chosen.name == name
         component = pm.registry(SECTIONS[section][0]).get(name)
         written = yaml.safe_load(target.read_text())[section].get("params")
-        if name != getattr(quickstart, section).name:
+        if getattr(quickstart, section) is None or name != getattr(quickstart, section).name:  # e.g. executor
             assert chosen.params == component.example_options()
             fields = [f.name for f in dataclasses.fields(component.options)] if component.options else []
             assert list(written or {}) == fields

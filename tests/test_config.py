@@ -228,6 +228,7 @@ def test_checkpoints_of_the_previous_digest_still_resume(toy_config):
     config = load_config(toy_config, ["latency={name: flops, target: 2.0}"])
     old = config.to_dict()
     old.pop("threads")
+    old.pop("executor")  # nor an executor section
     old["latency"]["target_ms"] = old["latency"].pop("target")
     blob = json.dumps({k: v for k, v in old.items() if k not in ("output", "name", "device")}, sort_keys=True,
                       default=str)
@@ -271,11 +272,13 @@ def test_params_left_from_another_component_say_whose_they_are(pm):
         load_config(path, ["strategy.name=evolution"])
     assert str(err.value) == (
         f"{path}:{line}: strategy.params: unknown keys {', '.join(repr(k) for k in left)}; these params belong to "
-        f"strategy 'differentiable' (the name changed, the params did not: remove or replace them); 'evolution' "
+        f"strategy 'differentiable' or 'cosearch' (the name changed, the params did not: remove or replace them); "
+        f"'evolution' "
         f"takes: {', '.join(evolution)}")
     with pytest.raises(ConfigError) as err:  # a typo among them keeps its own hint
         load_config(path, ["strategy.name=evolution", "strategy.params.populaton=3"])
-    assert "'populaton' (did you mean 'population'?); all but 'populaton' belong to strategy 'differentiable'" \
+    assert "'populaton' (did you mean 'population'?); all but 'populaton' belong to strategy 'differentiable' or " \
+        "'cosearch'" \
         in str(err.value)
 
 
@@ -285,7 +288,8 @@ def test_params_of_several_other_components_name_each_owner(pm):
     assert "trials" in _option_names(pm, "strategies", "nni")
     with pytest.raises(ConfigError) as err:
         load_config(default_config_path(), ["strategy={name: evolution, params: {arch_lr: 0.1, trials: 2}}"])
-    assert ("unknown keys 'arch_lr' (an option of 'differentiable'), 'trials' (an option of 'nni'); 'evolution' "
+    assert ("unknown keys 'arch_lr' (an option of 'differentiable' or 'cosearch'), 'trials' (an option of 'nni'); "
+            "'evolution' "
             "takes: weight_lr") in str(err.value)
     with pytest.raises(ConfigError) as err:  # a component without options
         load_config(default_config_path(), ["communicator={name: none, params: {gamma: 0.5}}"])

@@ -32,6 +32,7 @@ def test_quick_dry_run_builds_checks_searches_and_compares(gpu_check, tmp_path, 
     assert "| `lut` | calibrated |" in summary and "ground truth measured twice" in summary
     assert "| stdc2 |" in summary and "| gas-" in summary  # the zoo and the searched network, timed
     assert "build ok" in summary and "compare ok" in summary
+    assert "dcnas ok" in summary and "| dcnas-paper widths, 1 layers | sampled |" in summary  # the DCNAS step
 
 
 def test_a_step_out_of_time_is_recorded_and_the_rest_go_on(gpu_check, tmp_path):

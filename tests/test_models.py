@@ -151,3 +151,29 @@ def test_dynamic_size_onnx_export_follows_the_input_size():
     (out,) = session.run(None, {"input": x.numpy()})
     with torch.no_grad():
         assert np.abs(out - model(x).numpy()).max() < 1e-3
+
+
+def test_fasterseg_student_follows_the_verified_description_and_its_options():
+    from gasnas_plugins.models.fasterseg import fasterseg
+    from gasnas_plugins.models.options import FasterSegOptions
+    from gasnas_plugins.spaces.fasterseg.network import FasterSegNetwork
+
+    model = fasterseg(19)
+    assert isinstance(model, FasterSegNetwork) and model.branches == (1, 2)  # branches end at 1/16 and 1/32
+    ops = {type(op.convs[0][0]) for op in model.ops.values()}
+    assert ops == {torch.nn.Conv2d} and all(op.zoom and len(op.convs) == 2 for op in model.ops.values())
+    # 4/12 of 96 / 192 / 384 channels at 1/8, 1/16, 1/32; the stem reaches 1/8 with 96 (48 first)
+    widths = {s: {op.convs[-1][0].out_channels for (l, s_), op in zip(model.cells, model.ops.values()) if s_ == s}
+              for s in range(3)}
+    assert widths == {0: {32}, 1: {64}, 2: {128}}
+    assert model.stem[0][0].out_channels == 48 and model.stem[-1][0].out_channels == 96
+    # 16 layers; 1/16 reached at layer 2 by both branches, 1/32 at layer 5 from the 1/16 path
+    assert [c for c in model.cells if c[1] == 0] == [(0, 0), (1, 0)]
+    assert model.sources[(2, 1)] == (1, 0) and model.sources[(5, 2)] == (4, 1) and max(model.cells)[0] == 15
+    moved = fasterseg(19, FasterSegOptions(down16=3, down32=9, operation="conv", width=8))
+    assert moved.sources[(3, 1)] == (2, 0) and moved.sources[(9, 2)] == (8, 1)
+    assert {len(op.convs) for op in moved.ops.values()} == {1}
+    for bad, match in (({"down16": 5, "down32": 5}, "down16"), ({"operation": "sep_conv"}, "operation"),
+                       ({"width": 5}, "width"), ({"down32": 16}, "layers")):
+        with pytest.raises(ConfigError, match=match):
+            parse_options(FasterSegOptions, bad)

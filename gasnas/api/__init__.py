@@ -56,7 +56,8 @@ _DOOR: dict[str, tuple[str, ...]] = {
     # errors
     "gasnas.errors": ("GasnasError", "ConfigError", "PluginError", "UnknownComponentError",
                       "DuplicateComponentError", "IncompatibleComponentsError", "DataError", "CheckpointError",
-                      "LatencyError", "MissingDependencyError", "DivergedError", "ensure_finite", "closest"),
+                      "LatencyError", "MissingDependencyError", "DivergedError", "DistributedError", "ensure_finite",
+                      "closest"),
     # options and configs
     "gasnas.options": ("option", "Range", "range_of", "check_ranges", "OptionValueError", "Location", "parse_options",
                        "options_to_dict", "options_schema", "help_of"),
@@ -66,6 +67,9 @@ _DOOR: dict[str, tuple[str, ...]] = {
                       "check_device"),
     # runtime helpers
     "gasnas.engine": ("resolve_device",),
+    "gasnas.distributed": ("DistInfo", "setup_distributed: setup", "shutdown_distributed: shutdown",
+                           "lost_contact"),
+    "gasnas.executor": ("Executor", "SerialExecutor", "open_executor"),
     "gasnas.threads": ("Threads", "choose_threads", "threads_option"),
     "gasnas.datacheck": ("check_data", "DataReport", "SplitReport", "STARTUP_SAMPLES", "describe_sizes",
                          "percent"),
@@ -76,7 +80,7 @@ _DOOR: dict[str, tuple[str, ...]] = {
     "gasnas.console": ("console", "err_console", "RichReporter", "table", "fmt", "warning_rows"),
     "gasnas.runtime.export": ("export_onnx",),
     "gasnas.runtime.timing": ("Timing", "time_torch", "time_onnxruntime", "torch_threads", "ort_session",
-                              "summarize"),
+                              "summarize", "statistic_of", "resolve_clock"),
     "gasnas.runtime.providers": ("choose_providers", "ProviderChoice"),
     "gasnas.runtime.macs": ("count_macs: count", "MacCounter", "Counts"),
 }

@@ -46,7 +46,8 @@ class SearchContext(Protocol):
     #: median estimated latency of random architectures of the space (None without a target)
     latency_target: float | None
     device: torch.device
-    #: the distributed setting (``enabled``, ``is_main``, ``world_size``, ``barrier()``, ``wrap(model)``)
+    #: the distributed setting (:class:`gasnas.distributed.DistInfo`: ``enabled``, ``is_main``, ``world_size``,
+    #: ``barrier()``, ``wrap(model)``, ``from_main(fn)``, ``all_reduce_mean(tensors)``, ``broadcast_module(m)``)
     dist: Any
     seed: int
     budget: BudgetConfig

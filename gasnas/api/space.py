@@ -30,7 +30,8 @@ from torch import Tensor, nn
 from gasnas.errors import IncompatibleComponentsError
 from gasnas.mutable import Mutable, default_sample, random_sample, validate_sample
 
-__all__ = ["SearchSpace", "Supernet", "RelaxedChoice", "Block", "CostTerm", "Factor", "kbest", "log_scores"]
+__all__ = ["SearchSpace", "Supernet", "RelaxedChoice", "Block", "CostTerm", "Condition", "Factor", "GRANULARITIES",
+           "kbest", "log_scores"]
 
 
 @dataclass(frozen=True)
@@ -51,31 +52,70 @@ class Block:
         return f"{self.key}@{shapes}"
 
 
+#: one condition of a :class:`CostTerm`'s ``given``: (relaxed choice key, candidate index)
+Condition = tuple[str, int]
+
+
 @dataclass(frozen=True)
 class CostTerm:
-    """A part of a network's cost: one candidate (always present) or a relaxed choice among several.
+    """A part of a network's cost: one candidate (always present) or relaxed choices among several.
 
     ``group`` says where the term sits (``stem``, ``cell3``, ``head``): calibrations fit one correction per
     group. ``weight`` is the expected share of the term that survives derivation (e.g. 2 of 4 incoming edges).
+
+    ``key`` names the relaxed choice the candidates are indexed by. A term whose cost depends on several choices
+    (an operation at an input width and an output width) names them all, ``key=(k1, k2, ...)``: its candidates
+    are then indexed by the tuple of their candidates, row-major (``candidates[i1 * n2 + i2]`` for two), and the
+    expectation sums over the joint distribution (the choices independent). ``given`` makes the term count only
+    when one of its alternatives holds: each alternative is a conjunction of conditions (choice, candidate), the
+    alternatives are mutually exclusive, and the expectation is multiplied by their summed probability (a cell
+    that is in the network only on some paths: one alternative per path).
     """
 
     group: str
     candidates: tuple[tuple[Block, ...], ...]
-    key: str | None = None
+    key: str | tuple[str, ...] | None = None
     weight: float = 1.0
-    #: index of the candidate meaning "no operation", if any (see :attr:`RelaxedChoice.zero`)
-    zero: int | None = None
+    #: index of the candidate meaning "no operation", if any (see :attr:`RelaxedChoice.zero`); with several
+    #: keys, one entry (or None) per key
+    zero: int | tuple[int | None, ...] | None = None
+    given: tuple[tuple[Condition, ...], ...] = ()
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The relaxed choices the candidates are indexed by (none for a fixed term)."""
+        if self.key is None:
+            return ()
+        return (self.key,) if isinstance(self.key, str) else tuple(self.key)
+
+    @property
+    def zeros(self) -> tuple[int | None, ...]:
+        """Per key, the index of its "no operation" candidate (or None)."""
+        if isinstance(self.zero, tuple):
+            return self.zero
+        return (self.zero,) + (None,) * (len(self.keys) - 1) if self.keys else ()
+
+
+#: decision granularities a :class:`RelaxedChoice` may declare (FasterSeg's op / path / width)
+GRANULARITIES = ("op", "path", "width")
 
 
 @dataclass(frozen=True)
 class RelaxedChoice:
-    """A choice the supernet relaxes: ``key`` names its architecture parameter, one entry per candidate."""
+    """A choice the supernet relaxes: ``key`` names its architecture parameter, one entry per candidate.
+
+    ``granularity`` says what the choice decides -- ``op`` (an operation), ``path`` (which input a cell reads)
+    or ``width`` (a channel count) -- for losses that treat the kinds apart (FasterSeg's decoupled latency).
+    ``held`` is the candidate such a loss holds the choice at while it relaxes another granularity (None: the
+    loss's own rule, uniform or argmax)."""
 
     key: str
     candidates: tuple[str, ...]
     group: str = ""
     #: index of the candidate that means "no operation" (DARTS' zero), if any
     zero: int | None = None
+    granularity: str = "op"
+    held: int | None = None
 
 
 @dataclass(frozen=True)
@@ -207,6 +247,11 @@ class SearchSpace(ABC):
         raise IncompatibleComponentsError(
             f"search space {type(self).__name__} does not describe its networks as blocks, so block-table latency "
             "estimators cannot be used with it; use an estimator that times whole networks")
+
+    def latency_weights(self) -> Mapping[str, float]:
+        """Default weights of a decoupled latency term, per granularity of the supernet's relaxed choices (see
+        :class:`RelaxedChoice`); empty: equal weights over the granularities the supernet has."""
+        return {}
 
     def render(self, sample: Mapping[str, Any], directory: Path) -> list[Path]:
         """Pictures of the architecture (e.g. one PNG per cell) written into ``directory``; none by default."""

@@ -1,16 +1,24 @@
 """Timing networks: one code path for CPU and GPU, for torch eager and ONNX Runtime.
 
-Every timing runs ``warmup`` untimed calls, then ``repeats`` timed calls, and reports the median (and p90/p99)
-in milliseconds. On CPU the thread count is fixed for the measurement; on CUDA torch is timed with CUDA events.
+Every timing runs ``warmup`` untimed calls, then ``repeats`` timed calls, and summarises them in milliseconds
+(median, mean, min, p10, p25, p90, p99). Which of these *is* the latency is the ``statistic`` (:data:`STATISTICS`;
+the median unless asked). On CPU the thread count is fixed for the measurement and every call is read by two
+clocks at once: the wall clock and the calling thread's CPU time (``time.thread_time``). The ``clock`` chooses
+which one the summary is of (:data:`CLOCKS`; ``wall`` unless asked; ``auto``: the thread's CPU time when one
+thread computes on the CPU, else the wall clock -- the latency estimators' default). A single-threaded runtime
+computes on the calling thread, so its CPU time is the latency without the time other processes of a shared
+machine took the core away. Optionally the calling thread is pinned to one core for the measurement (``core``).
+On CUDA torch is timed with CUDA events.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import statistics
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -19,10 +27,29 @@ from torch import nn
 from gasnas.runtime.export import _shapes
 from gasnas.runtime.providers import ProviderChoice, choose_providers
 
-__all__ = ["Timing", "summarize", "time_torch", "time_onnxruntime", "torch_threads", "ort_session", "SPREAD_WARNING"]
+__all__ = ["Timing", "summarize", "time_torch", "time_onnxruntime", "torch_threads", "ort_session", "SPREAD_WARNING",
+           "STATISTICS", "CLOCKS", "statistic_of", "resolve_clock", "pinned", "read_cpu"]
 
 #: the slowest timed call at this many times the fastest or more: the measurement is flagged as unsteady
 SPREAD_WARNING = 3.0
+
+#: what a timing can report as the latency of its timed calls: the median, the mean, the fastest call, or a low
+#: percentile (p10, p25: robust to the slow calls a shared machine adds, less exposed to one lucky call than min)
+STATISTICS = ("median", "mean", "min", "p10", "p25")
+
+#: which clock reads a CPU call: ``wall`` (time.perf_counter), ``thread`` (the calling thread's CPU time,
+#: time.thread_time: single-threaded CPU timing only) or ``auto`` (``thread`` for one CPU thread, else ``wall``)
+CLOCKS = ("auto", "wall", "thread")
+
+#: the clocks a CPU call is read by, in seconds: injectable (tests replace them by fake clocks). ``process`` (the
+#: whole process's CPU time) only checks that the calling thread did the work.
+CPU_CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "thread": time.thread_time,
+                                              "process": time.process_time}
+
+#: the calling thread's CPU time under this share of the process's in every call means the runtime computed on
+#: other threads than the calling one: the thread clock cannot time it (a share of the wall time would say
+#: nothing: on a busy machine the wall time grows, the CPU times do not)
+THREAD_SHARE_MIN = 0.5
 
 
 @dataclass(frozen=True)
@@ -42,10 +69,35 @@ class Timing:
     provider: str = ""
     batch: int = 1
     max_ms: float = float("nan")
+    p10_ms: float = float("nan")
+    p25_ms: float = float("nan")
+    #: which summary is the latency (:data:`STATISTICS`), and the clock the summaries are of
+    statistic: str = "median"
+    clock: str = "wall"
+    #: every timed call, in ms, by each clock that read it (on CPU: ``wall``, ``thread`` and ``process``)
+    samples: Mapping[str, tuple[float, ...]] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def ms(self) -> float:
+        """The latency: :attr:`statistic` of the timed calls, by :attr:`clock`."""
+        return self.of(self.statistic)
+
+    def of(self, statistic: str, clock: str | None = None) -> float:
+        """``statistic`` of the timed calls by ``clock`` (default: this timing's clock)."""
+        clock = clock or self.clock
+        if clock == self.clock:
+            summaries = {"median": self.median_ms, "mean": self.mean_ms, "min": self.min_ms, "p10": self.p10_ms,
+                         "p25": self.p25_ms}
+            if statistic not in summaries:
+                statistic_of([0.0], statistic)  # the error naming the statistics
+            return summaries[statistic]
+        if clock not in self.samples:
+            raise KeyError(f"no {clock} clock readings in this timing (clocks: {', '.join(self.samples) or '-'})")
+        return statistic_of(self.samples[clock], statistic)
 
     @property
     def fps(self) -> float:
-        return 1000.0 * self.batch / self.median_ms
+        return 1000.0 * self.batch / self.ms
 
     @property
     def spread(self) -> float:
@@ -63,13 +115,78 @@ class Timing:
                 "machine, with more warm-up calls and a fixed thread count")
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "fps": self.fps, "spread": self.spread}
+        """The summaries (not the samples), the latency as ``ms``, fps and spread."""
+        out = {k: v for k, v in asdict(self).items() if k != "samples"}
+        return {**out, "ms": self.ms, "fps": self.fps, "spread": self.spread}
 
 
-def summarize(samples_ms: list[float], **how) -> Timing:
+def statistic_of(samples_ms: Sequence[float], statistic: str) -> float:
+    """One of :data:`STATISTICS` of ``samples_ms`` (percentiles interpolate linearly, as numpy does)."""
+    if statistic not in STATISTICS:
+        raise ValueError(f"unknown timing statistic {statistic!r}; expected one of {', '.join(STATISTICS)}")
+    if not len(samples_ms):
+        raise ValueError("no timed calls to summarise")
     arr = np.asarray(samples_ms, dtype=np.float64)
+    if statistic == "median":
+        return float(np.median(arr))
+    if statistic == "mean":
+        return float(arr.mean())
+    if statistic == "min":
+        return float(arr.min())
+    return float(np.percentile(arr, int(statistic[1:])))
+
+
+def summarize(samples_ms: Sequence[float] | Mapping[str, Sequence[float]], *, clock: str = "wall",
+              statistic: str = "median", **how) -> Timing:
+    """A :class:`Timing` of the calls in ``samples_ms``: a list (read by ``clock``) or ``{clock: list}`` for calls
+    read by several clocks at once, summarised by ``clock``'s readings."""
+    by_clock = dict(samples_ms) if isinstance(samples_ms, Mapping) else {clock: samples_ms}
+    if clock not in by_clock:
+        raise ValueError(f"no {clock} clock readings to summarise (clocks: {', '.join(by_clock)})")
+    statistic_of(by_clock[clock] or [0.0], statistic)  # an unknown statistic fails here, before anything else
+    arr = np.asarray(by_clock[clock], dtype=np.float64)
     return Timing(float(np.median(arr)), float(arr.mean()), float(np.percentile(arr, 90)),
-                  float(np.percentile(arr, 99)), float(arr.min()), len(samples_ms), max_ms=float(arr.max()), **how)
+                  float(np.percentile(arr, 99)), float(arr.min()), len(arr), max_ms=float(arr.max()),
+                  p10_ms=float(np.percentile(arr, 10)), p25_ms=float(np.percentile(arr, 25)), statistic=statistic,
+                  clock=clock, samples={k: tuple(map(float, v)) for k, v in by_clock.items()}, **how)
+
+
+def resolve_clock(clock: str, device: str, threads: int) -> str:
+    """The clock that times ``threads`` threads on ``device``: ``auto`` is ``thread`` for one CPU thread, else
+    ``wall`` (a GPU is read by its own clock: CUDA events for torch, the wall clock for ONNX Runtime)."""
+    from gasnas.errors import LatencyError
+
+    if clock not in CLOCKS:
+        raise LatencyError(f"unknown timing clock {clock!r}; expected one of {', '.join(CLOCKS)}")
+    on_cpu = not str(device).startswith("cuda")
+    if clock == "auto":
+        return "thread" if on_cpu and threads == 1 else "wall"
+    if clock == "thread" and not (on_cpu and threads == 1):
+        where = "a GPU" if not on_cpu else f"{threads} threads"
+        raise LatencyError(f"clock 'thread' (the calling thread's CPU time) times single-threaded CPU runs only, "
+                           f"not {where}: use clock 'wall' (or 'auto'), or threads 1 on the CPU")
+    return clock
+
+
+@contextlib.contextmanager
+def pinned(core: int | None) -> Iterator[None]:
+    """Pin the calling thread to CPU ``core`` for a measurement (``None``: leave the OS to schedule it)."""
+    if core is None:
+        yield
+        return
+    from gasnas.errors import LatencyError
+
+    if not hasattr(os, "sched_setaffinity"):
+        raise LatencyError(f"pinning to core {core} needs os.sched_setaffinity (Linux); set core to null")
+    before = os.sched_getaffinity(0)
+    if core not in before:
+        raise LatencyError(f"cannot pin the measurement to core {core}: this process may run on cores "
+                           f"{', '.join(map(str, sorted(before)))}")
+    os.sched_setaffinity(0, {core})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 @contextlib.contextmanager
@@ -84,32 +201,73 @@ def torch_threads(threads: int | None) -> Iterator[int]:
         torch.set_num_threads(before)
 
 
-def _run(fn: Callable[[], object], warmup: int, repeats: int, clock: Callable[[Callable[[], object]], float]) -> list[float]:
+def _run(fn: Callable[[], object], warmup: int, repeats: int,
+         read: Callable[[Callable[[], object]], dict[str, float]]) -> dict[str, list[float]]:
+    """``warmup`` untimed calls, then ``repeats`` calls each read by ``read`` (ms by clock)."""
     for _ in range(warmup):
         fn()
-    return [clock(fn) for _ in range(repeats)]
+    out: dict[str, list[float]] = {}
+    for _ in range(repeats):
+        for name, ms in read(fn).items():
+            out.setdefault(name, []).append(ms)
+    return out
 
 
-def _wall(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
+def read_cpu(fn: Callable[[], object]) -> dict[str, float]:
+    """One call read by the wall clock, the calling thread's CPU time (innermost) and the process's CPU time."""
+    wall, thread, process = CPU_CLOCKS["wall"], CPU_CLOCKS["thread"], CPU_CLOCKS["process"]
+    w0 = wall()
+    p0 = process()
+    t0 = thread()
     fn()
-    return (time.perf_counter() - start) * 1000.0
+    t1 = thread()
+    p1 = process()
+    w1 = wall()
+    return {"wall": (w1 - w0) * 1000.0, "thread": (t1 - t0) * 1000.0, "process": (p1 - p0) * 1000.0}
 
 
-def _cuda_events(fn: Callable[[], object]) -> float:
+def _wall(fn: Callable[[], object]) -> dict[str, float]:
+    start = CPU_CLOCKS["wall"]()
+    fn()
+    return {"wall": (CPU_CLOCKS["wall"]() - start) * 1000.0}
+
+
+def _cuda_events(fn: Callable[[], object]) -> dict[str, float]:
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     start.record()
     fn()
     end.record()
     torch.cuda.synchronize()
-    return float(start.elapsed_time(end))
+    return {"wall": float(start.elapsed_time(end))}
+
+
+def _check_thread_share(samples: Mapping[str, Sequence[float]], clock: str, runtime: str) -> None:
+    """A thread clock that saw a fraction of the process's CPU time in every call timed a runtime computing on
+    other threads: refused rather than reported."""
+    if clock != "thread" or "process" not in samples:
+        return
+    # the best call: another thread of the process (a progress bar) now and then takes CPU time during a call,
+    # a runtime computing on other threads does in every call
+    shares = [t / p for t, p in zip(samples["thread"], samples["process"]) if p > 0]
+    if shares and max(shares) < THREAD_SHARE_MIN:
+        from gasnas.errors import LatencyError
+
+        raise LatencyError(f"{runtime} computed on other threads than the calling one (the calling thread's CPU "
+                           f"time was at most {100 * max(shares):.0f}% of the process's in every call), so clock "
+                           f"'thread' cannot time it; use clock 'wall'")
+
+
+def _summarize_cpu(samples: dict[str, list[float]], clock: str, statistic: str, runtime: str, **how) -> Timing:
+    _check_thread_share(samples, clock, runtime)
+    return summarize(samples, clock=clock, statistic=statistic, runtime=runtime, **how)
 
 
 @torch.no_grad()
 def time_torch(model: nn.Module, input_shape: tuple[int, ...] | Sequence[tuple[int, ...]], *, device: str = "cpu",
-               dtype: str = "fp32",
-               warmup: int = 10, repeats: int = 50, threads: int | None = None) -> Timing:
-    """Median latency of ``model`` in PyTorch eager mode (CUDA events on a GPU, wall clock on CPU)."""
+               dtype: str = "fp32", warmup: int = 10, repeats: int = 50, threads: int | None = None,
+               statistic: str = "median", clock: str = "wall", core: int | None = None) -> Timing:
+    """The latency of ``model`` in PyTorch eager mode (CUDA events on a GPU; on CPU ``clock``, pinned to ``core``
+    when given), as ``statistic`` of ``repeats`` calls."""
     dev = torch.device(device)
     torch_dtype = {"fp32": torch.float32, "fp16": torch.float16}[dtype]
     if dtype == "fp16" and dev.type != "cuda":
@@ -119,14 +277,17 @@ def time_torch(model: nn.Module, input_shape: tuple[int, ...] | Sequence[tuple[i
     model = model.eval().to(dev, torch_dtype)
     shapes = _shapes(input_shape)
     xs = [torch.randn(*shape, device=dev, dtype=torch_dtype) for shape in shapes]
+    statistic_of([0.0], statistic)
     with torch_threads(threads) as n:
+        chosen = resolve_clock(clock, str(dev), n)
         if dev.type == "cuda":
             torch.cuda.synchronize()
             samples = _run(lambda: model(*xs), warmup, repeats, _cuda_events)
         else:
-            samples = _run(lambda: model(*xs), warmup, repeats, _wall)
-    return summarize(samples, warmup=warmup, runtime="torch", device=str(dev), threads=n, provider="eager",
-                     batch=shapes[0][0])
+            with pinned(core):
+                samples = _run(lambda: model(*xs), warmup, repeats, read_cpu)
+    return _summarize_cpu(samples, chosen, statistic, "torch", warmup=warmup, device=str(dev), threads=n,
+                          provider="eager", batch=shapes[0][0])
 
 
 def ort_session(onnx_model: bytes, device: str = "cpu", *, threads: int | None = None,
@@ -149,16 +310,23 @@ def ort_session(onnx_model: bytes, device: str = "cpu", *, threads: int | None =
 def time_onnxruntime(onnx_model: bytes, input_shape: tuple[int, ...] | Sequence[tuple[int, ...]], *,
                      device: str = "cpu",
                      dtype: str = "fp32", warmup: int = 10, repeats: int = 50, threads: int | None = None,
-                     providers: ProviderChoice | None = None) -> Timing:
-    """Median latency of an ONNX model in ONNX Runtime with the best provider that loads for ``device``."""
+                     providers: ProviderChoice | None = None, statistic: str = "median", clock: str = "wall",
+                     core: int | None = None) -> Timing:
+    """The latency of an ONNX model in ONNX Runtime with the best provider that loads for ``device``, as
+    ``statistic`` of ``repeats`` calls (on CPU read by ``clock``, pinned to ``core`` when given)."""
+    statistic_of([0.0], statistic)
     session, chosen = ort_session(onnx_model, device, threads=threads, providers=providers)
     np_dtype = {"fp32": np.float32, "fp16": np.float16}[dtype]
     rng = np.random.default_rng(0)
     feeds = {i.name: rng.standard_normal(shape).astype(np_dtype)
              for i, shape in zip(session.get_inputs(), _shapes(input_shape))}
     used = session.get_providers()[0]
-    if used.startswith("CPU"):
-        samples = _run(lambda: session.run(None, feeds), warmup, repeats, _wall)
+    threads_used = threads or int(session.get_session_options().intra_op_num_threads) or torch.get_num_threads()
+    on_cpu = used.startswith("CPU")
+    clock_used = resolve_clock(clock, "cpu" if on_cpu else device, threads_used)
+    if on_cpu:
+        with pinned(core):
+            samples = _run(lambda: session.run(None, feeds), warmup, repeats, read_cpu)
     else:  # GPU providers: bind I/O on the device so host copies are not what gets timed
         import onnxruntime as ort
 
@@ -173,9 +341,9 @@ def time_onnxruntime(onnx_model: bytes, input_shape: tuple[int, ...] | Sequence[
             session.run_with_iobinding(binding)
 
         samples = _run(call, warmup, repeats, _wall)
-    threads_used = threads or int(session.get_session_options().intra_op_num_threads) or torch.get_num_threads()
-    return summarize(samples, warmup=warmup, runtime="onnxruntime", device=device, threads=threads_used,
-                     provider=used if not chosen.skipped else chosen.describe(), batch=_shapes(input_shape)[0][0])
+    return _summarize_cpu(samples, clock_used, statistic, "onnxruntime", warmup=warmup, device=device,
+                          threads=threads_used, provider=used if not chosen.skipped else chosen.describe(),
+                          batch=_shapes(input_shape)[0][0])
 
 
 def median_ms(samples: list[float]) -> float:

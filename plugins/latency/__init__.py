@@ -7,25 +7,43 @@ from dataclasses import dataclass
 from typing import Literal
 
 from gasnas import hookimpl
-from gasnas.api import MAX_COUNT, MAX_THREADS, check_ranges, option
+from gasnas.api import MAX_COUNT, MAX_THREADS, OptionValueError, check_ranges, option
 
 
 #: How ``gasnas latency check --sampler`` draws architectures (see ``gasnas_plugins.latency.fidelity``).
 SAMPLERS = ("spread", "diverse", "uniform")
 
 
+#: The timing statistic the latency estimators keep by default (see ``TimingOptions.statistic``; ours, chosen with
+#: ``benchmarks/latency_statistics.py``, docs/latency.md).
+DEFAULT_STATISTIC = "min"
+
+
 @dataclass(frozen=True)
 class TimingOptions:
-    """How a measurement is taken: medians over repeats, after warm-up, with a fixed thread count on CPU."""
+    """How a measurement is taken: a statistic over repeats after warm-up, read by a clock, with a fixed thread
+    count on CPU. The table of ``lut`` and the whole networks it is calibrated against share these options."""
 
     warmup: int = option(10, "untimed runs before timing", ge=0, le=MAX_COUNT)
-    repeats: int = option(50, "timed runs; the median is kept", ge=1, le=MAX_COUNT)
+    repeats: int = option(50, "timed runs, summarised by the statistic", ge=1, le=MAX_COUNT)
     threads: int | None = option(None, "CPU threads for the measurement (null: the run's top-level threads; "
                                        "fixed per table)", ge=1, le=MAX_THREADS)
     dtype: Literal["fp32", "fp16"] = option("fp32", "precision (fp16 on CUDA only)")
+    statistic: Literal["min", "p10", "p25", "median", "mean"] = option(
+        DEFAULT_STATISTIC, "which summary of the timed runs is the latency: min (the fastest run: what the device "
+                           "takes undisturbed), p10/p25 (low percentiles), median or mean; part of a table's key")
+    clock: Literal["auto", "wall", "thread"] = option(
+        "auto", "what reads a CPU run: wall (wall clock), thread (the calling thread's CPU time: time taken by other "
+                "processes does not count; one thread only) or auto (thread with one CPU thread, else wall); a GPU "
+                "has its own clock; part of a table's key")
+    core: int | None = option(None, "pin the measuring thread to this CPU core while timing (null: the OS "
+                                    "schedules it)", ge=0, le=4096)
 
     def __post_init__(self) -> None:
         check_ranges(self)
+        if self.clock == "thread" and self.threads is not None and self.threads > 1:
+            raise OptionValueError("clock", f"clock 'thread' times one thread only, not threads={self.threads}; "
+                                            "use clock 'wall' or 'auto'")
 
 
 @dataclass(frozen=True)

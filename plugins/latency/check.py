@@ -5,12 +5,14 @@ Architectures are sampled (``spread`` by default: evenly over the range of count
 disjoint evaluation set. Every architecture is measured end to end (the ground truth,
 ``onnxruntime`` by default), the evaluation set twice for the measurement's own repeatability. Each estimator
 predicts the evaluation set; block estimators are reported as they are and calibrated (a per-group linear
-correction fitted on the calibration set only).
+correction fitted on the calibration set only). The verdict (:mod:`~gasnas_plugins.latency.verdict`) judges the
+machine first: when the ground truth does not repeat, it says so instead of judging the estimator.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import random
 import textwrap
 import time
@@ -28,8 +30,15 @@ from gasnas_plugins.latency import SAMPLERS
 from gasnas_plugins.latency.fidelity import (diverse_samples, fit_calibration, kendall_tau, mape, spread_samples,
                                              uniform_samples, within)
 from gasnas_plugins.latency.lut import LookupTableEstimator
+from gasnas_plugins.latency.verdict import Targets, judge
 
-__all__ = ["CheckRow", "CheckReport", "run_check", "chart_rows", "draw_scatter"]
+__all__ = ["CheckRow", "CheckReport", "run_check", "chart_rows", "draw_scatter", "timing_conditions",
+           "unlike_conditions"]
+
+log = logging.getLogger(__name__)
+
+#: what makes two timings measure the same quantity (warm-up and repeats only change how well)
+CONDITIONS = ("threads", "dtype", "statistic", "clock", "core")
 
 
 @dataclass
@@ -59,9 +68,34 @@ class CheckReport:
     seconds: float
     sampler: str = "spread"
     architectures: list[dict[str, Any]] = field(default_factory=list)
+    rounds: int = 1
+    #: how the ground truth timed (threads, dtype, statistic, clock, core), when it times
+    conditions: dict[str, Any] | None = None
+    #: e.g. a table timed otherwise than the ground truth
+    notes: list[str] = field(default_factory=list)
+    #: :class:`~gasnas_plugins.latency.verdict.Verdict` as a dict: status, text, advice
+    verdict: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def timing_conditions(estimator: LatencyEstimator) -> dict[str, Any] | None:
+    """How ``estimator`` times (:data:`CONDITIONS`), or None for one that does not time."""
+    options = getattr(estimator, "timing_options", None)
+    if options is None:
+        return None
+    return {k: v for k, v in options().items() if k in CONDITIONS}
+
+
+def unlike_conditions(name: str, estimator: LatencyEstimator, measure: LatencyEstimator) -> str | None:
+    """A note when the table of ``estimator`` was timed otherwise than the ground truth it is calibrated against."""
+    mine, truth = timing_conditions(estimator), timing_conditions(measure)
+    if mine is None or truth is None or mine == truth:
+        return None
+    diff = ", ".join(f"{k} {mine[k]!r} against {truth[k]!r}" for k in CONDITIONS if mine.get(k) != truth.get(k))
+    return (f"{name} is timed otherwise than the ground truth ({diff}): its calibration compares unlike "
+            f"measurements; give both the same latency.params and latency.measure.params")
 
 
 def _progress(progress: Callable | None, total: int, text: str):
@@ -149,7 +183,8 @@ def _row(name: str, variant: str, unit: str, predicted: list[float], measured: l
 def run_check(space: SearchSpace, input_shape: tuple[int, ...], estimators: Mapping[str, LatencyEstimator],
               measure: LatencyEstimator, *, n: int = 50, n_calibration: int = 30, seed: int = 0,
               repeatability: bool = True, store_calibration: bool = False, rounds: int = 1,
-              sampler: str = "spread", progress: Callable | None = None) -> CheckReport:
+              sampler: str = "spread", progress: Callable | None = None, targets: Targets = Targets()
+              ) -> CheckReport:
     """Sample, measure, predict and compare (see the module docstring).
 
     ``rounds`` > 1 measures in interleaved rounds: each round times every architecture once, in a fresh random
@@ -158,8 +193,13 @@ def run_check(space: SearchSpace, input_shape: tuple[int, ...], estimators: Mapp
     one after another, neighbouring architectures share a machine state and distant ones do not, which scrambles
     their ranking. Interleaving gives every architecture every state. With ``repeatability``, the evaluation set
     gets ``rounds`` more rounds, alternating with the first ones, for the independent second measurement.
+    The verdict judges the calibrated ``lut`` against ``targets`` only where the measurement repeats to its own.
     """
     started = time.perf_counter()
+    notes = [note for name, e in estimators.items()
+             if isinstance(e, BlockEstimator) and (note := unlike_conditions(name, e, measure)) is not None]
+    for note in notes:
+        log.warning("%s", note)
     samples = sample_architectures(space, input_shape, sampler, n + n_calibration, seed)
     calibration_set, evaluation_set = samples[:n_calibration], samples[n_calibration:]
     for estimator in estimators.values():
@@ -196,9 +236,14 @@ def run_check(space: SearchSpace, input_shape: tuple[int, ...], estimators: Mapp
     if again is not None:
         rep = {"mape": mape(again, measured), "within_10": within(again, measured),
                "kendall_tau": kendall_tau(again, measured)}
-    return CheckReport(space.fingerprint(), tuple(input_shape), measure.describe(), len(evaluation_set),
-                       len(calibration_set), measured, rows, rep, calibrations, time.perf_counter() - started,
-                       sampler, [dict(s) for s in evaluation_set])
+    report = CheckReport(space.fingerprint(), tuple(input_shape), measure.describe(), len(evaluation_set),
+                         len(calibration_set), measured, rows, rep, calibrations, time.perf_counter() - started,
+                         sampler, [dict(s) for s in evaluation_set], rounds, timing_conditions(measure), notes)
+    lut = next((r for r in rows if r.variant == "calibrated" and r.unit == "ms"
+                and isinstance(estimators.get(r.estimator), LookupTableEstimator)), None)
+    report.verdict = judge(rep, None if lut is None else {"within_10": lut.within_10, "kendall_tau": lut.kendall_tau},
+                           targets, report.conditions, rounds, sampler).to_dict()
+    return report
 
 
 def chart_rows(report: CheckReport, reach: float = 1.3) -> list[tuple[str, list[tuple[float, float]]]]:

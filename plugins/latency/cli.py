@@ -134,9 +134,15 @@ def build(config, overrides, input_size, classes, device, threads, name) -> None
 def check(config, overrides, input_size, classes, device, threads, samples, calibration_samples, estimators,
           measure_name, repeatability, rounds, sampler, store_calibration, seed, output) -> None:
     """Sample architectures, predict their latency with each estimator, measure them end to end, and report
-    MAPE, the share within +-10% and Kendall's tau, with a predicted-vs-measured scatter plot."""
+    MAPE, the share within +-10% and Kendall's tau, with a predicted-vs-measured scatter plot.
+
+    The ground truth's own repeatability (measured twice) comes first: when it is below its target, the machine
+    cannot rank these architectures, and the verdict says what to change instead of judging the estimator."""
+    from rich.markup import escape
+
     from gasnas.api import RichReporter, console, table
     from gasnas_plugins.latency.check import run_check, write_report
+    from gasnas_plugins.latency.verdict import Targets, repeatable
 
     cfg, pm, space, shape, num_classes, device = _setup(config, overrides, input_size, classes, device, threads)
     if measure_name is None:
@@ -153,21 +159,28 @@ def check(config, overrides, input_size, classes, device, threads, samples, cali
     def pct(v):
         return "-" if v is None else f"{v:.1f}%"
 
+    rep = report.repeatability
+    if rep:  # first: whether the machine can rank these architectures at all
+        targets = Targets()
+        console.print(table(f"ground truth measured twice ({report.measured_with})",
+                            ["MAPE", "within +-10%", "Kendall tau", "target"],
+                            [(pct(rep["mape"]), pct(100 * rep["within_10"]), f"{rep['kendall_tau']:.3f}",
+                              f">= {targets.truth_within:.0%} and >= {targets.truth_tau:g}: "
+                              + ("reached" if repeatable(rep, targets) else "[bold yellow]below[/]"))],
+                            caption=f"the measurement's own repeatability, {report.rounds} round(s): it bounds "
+                                    f"every estimator below"), soft_wrap=True)
     rows = [(r.estimator, r.variant, r.unit, pct(r.mape), pct(None if r.within_10 is None else 100 * r.within_10),
              f"{r.kendall_tau:.3f}") for r in report.rows]
-    if report.repeatability:
-        rep = report.repeatability
-        rows.append((measure_name, "measured twice", "ms", pct(rep["mape"]), pct(100 * rep["within_10"]),
-                     f"{rep['kendall_tau']:.3f}"))
     console.print(table(f"latency check: {report.n} architectures of {cfg.space.name} at {'x'.join(map(str, shape))}",
                         ["estimator", "variant", "unit", "MAPE", "within +-10%", "Kendall tau"], rows,
                         caption=f"{report.sampler} sample; measured with {report.measured_with}; calibrations "
                                 f"fitted on {report.n_calibration} other architectures"))
-    if report.repeatability and report.repeatability["kendall_tau"] < 0.85:
-        console.print(f"[yellow]note:[/] the measurement ranks the architectures only with a tau of "
-                      f"{report.repeatability['kendall_tau']:.2f} against itself, which bounds every estimator's "
-                      f"tau. On a small or shared CPU, time with one thread (--set latency.params.threads=1 --set "
-                      f"latency.measure.params.threads=1), measure in rounds (--rounds 5), or spread the sample "
-                      f"(--sampler spread).", soft_wrap=True)
+    for note in report.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
+    verdict = report.verdict
+    colour = {"met": "green", "not met": "red", "cannot rank": "yellow"}.get(verdict["status"], "white")
+    console.print(f"[bold {colour}]verdict:[/] {escape(verdict['text'])}", soft_wrap=True)
+    for line in verdict["advice"]:
+        console.print(f"  - {escape(line)}", soft_wrap=True)
     for key, path in files.items():
         console.print(f"{key}: {path}", soft_wrap=True)

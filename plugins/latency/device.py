@@ -1,4 +1,5 @@
-"""What a latency measurement is keyed by: the device's name, the runtime and its version, dtype and threads."""
+"""What a latency measurement is keyed by: the device's name, the runtime and its version, dtype, threads, and the
+timing statistic and clock."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import functools
 import platform
 import re
 
-__all__ = ["device_name", "runtime_version", "slug"]
+__all__ = ["device_name", "runtime_version", "slug", "describe_timing"]
 
 
 @functools.lru_cache(maxsize=None)
@@ -38,3 +39,8 @@ def runtime_version(runtime: str) -> str:
 
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60]
+
+
+def describe_timing(statistic: str, clock: str) -> str:
+    """``"min of thread CPU time"`` -- how a latency was read, for reports."""
+    return f"{statistic} of {'thread CPU time' if clock == 'thread' else 'wall time'}"

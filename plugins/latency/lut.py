@@ -16,12 +16,12 @@ from typing import Any
 
 import torch
 
-from gasnas.api import LatencyError, choose_providers, export_onnx, time_onnxruntime, time_torch
+from gasnas.api import LatencyError, choose_providers, export_onnx, resolve_clock, time_onnxruntime, time_torch
 from gasnas.api.latency import Calibration, LatencyEnv
 from gasnas.api.space import Block, CostTerm, SearchSpace
 from gasnas_plugins.latency import LUTOptions
 from gasnas_plugins.latency.block import BlockEstimator
-from gasnas_plugins.latency.device import device_name, runtime_version, slug
+from gasnas_plugins.latency.device import describe_timing, device_name, runtime_version, slug
 from gasnas_plugins.latency.table import LatencyTable, TableKey
 
 __all__ = ["LookupTableEstimator", "calibration_key"]
@@ -55,15 +55,23 @@ class LookupTableEstimator(BlockEstimator):
             if device.startswith("cuda"):  # TensorRT and CUDA kernels differ: one table per provider
                 runtime += f" {self.providers.primary}"
                 runtime_slug += "-" + self.providers.primary.removesuffix("ExecutionProvider").lower()
-        key = TableKey(device_name(device), runtime, o.dtype, self.threads)
+        self.clock = resolve_clock(o.clock, device, self.threads)
+        key = TableKey(device_name(device), runtime, o.dtype, self.threads, o.statistic, self.clock)
         name = f"{slug(key.device)}-{runtime_slug}-{o.dtype}-t{self.threads}.json"
         path = Path(o.table) if o.table else self.env.cache_dir / "latency" / name
         self.table = LatencyTable.open(path, key, {"torch": torch.__version__, "runtime": key.runtime})
 
     # -- measuring ---------------------------------------------------------------------------------------------
 
+    def timing_options(self) -> dict[str, Any]:
+        """How every block is timed; the whole networks the table is calibrated against are timed alike."""
+        o = self.options
+        return dict(device=self.env.device, dtype=o.dtype, warmup=o.warmup, repeats=o.repeats, threads=self.threads,
+                    statistic=o.statistic, clock=self.clock, core=o.core)
+
     def time_block(self, block: Block) -> float:
-        """Median ms of one block, run as the runtime runs it; a block that cannot be timed is a LatencyError."""
+        """The ms of one block (the options' statistic and clock), run as the runtime runs it; a block that cannot
+        be timed is a LatencyError."""
         o = self.options
         try:
             module = block.factory().eval()
@@ -72,18 +80,16 @@ class LookupTableEstimator(BlockEstimator):
         try:
             if o.runtime == "onnxruntime":
                 onnx = export_onnx(module, block.input_shapes)
-                timing = time_onnxruntime(onnx, block.input_shapes, device=self.env.device, dtype=o.dtype,
-                                          warmup=o.warmup, repeats=o.repeats, threads=self.threads,
-                                          providers=self.providers)
+                timing = time_onnxruntime(onnx, block.input_shapes, providers=self.providers,
+                                          **self.timing_options())
             else:
-                timing = time_torch(module, block.input_shapes, device=self.env.device, dtype=o.dtype,
-                                    warmup=o.warmup, repeats=o.repeats, threads=self.threads)
+                timing = time_torch(module, block.input_shapes, **self.timing_options())
         except LatencyError:
             raise
         except Exception as exc:  # noqa: BLE001
             raise LatencyError(f"{o.runtime} cannot time block {block.signature}: "
                                f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
-        return timing.median_ms
+        return timing.ms
 
     def block_cost(self, block: Block) -> float:
         return self.table.cost(block)
@@ -100,10 +106,11 @@ class LookupTableEstimator(BlockEstimator):
             self.calibrate(space, input_shape, o.calibrate)
 
     def calibrate(self, space: SearchSpace, input_shape: tuple[int, ...], n: int) -> Calibration | None:
-        """Time ``n`` architectures spread over the space's range end to end (the table's runtime, threads and
-        repeats), fit the per-group correction of :func:`~gasnas_plugins.latency.fidelity.fit_calibration` and
-        keep it in the table -- unless its leave-one-out error exceeds :data:`CALIBRATION_TOLERANCE` percent
-        (timings taken on a busy machine), which is reported and nothing is kept."""
+        """Time ``n`` architectures spread over the space's range end to end (the table's runtime, threads,
+        repeats, statistic and clock), fit the per-group correction of
+        :func:`~gasnas_plugins.latency.fidelity.fit_calibration` and keep it in the table -- unless its
+        leave-one-out error exceeds :data:`CALIBRATION_TOLERANCE` percent (timings taken on a busy machine), which
+        is reported and nothing is kept."""
         from gasnas_plugins.latency import WholeNetworkOptions
         from gasnas_plugins.latency.check import sample_architectures
         from gasnas_plugins.latency.fidelity import fit_calibration
@@ -112,7 +119,8 @@ class LookupTableEstimator(BlockEstimator):
         o = self.options
         whole_type = OnnxRuntimeEstimator if o.runtime == "onnxruntime" else TorchEstimator
         whole = whole_type(WholeNetworkOptions(warmup=o.warmup, repeats=o.repeats, threads=self.threads,
-                                               dtype=o.dtype, tensorrt=o.tensorrt), self.env)
+                                               dtype=o.dtype, tensorrt=o.tensorrt, statistic=o.statistic,
+                                               clock=o.clock, core=o.core), self.env)
         samples = sample_architectures(space, input_shape, "spread", n, seed=0)
         measured = []
         context = self.env.progress(len(samples), "calibrating the latency table") if self.env.progress \
@@ -150,4 +158,5 @@ class LookupTableEstimator(BlockEstimator):
 
     def describe(self) -> str:
         key = self.table.key
-        return f"lut: {key.runtime} on {key.device}, {key.dtype}, {key.threads} thread(s)"
+        return f"lut: {key.runtime} on {key.device}, {key.dtype}, {key.threads} thread(s), " \
+               f"{describe_timing(key.statistic, key.clock)}"

@@ -1,9 +1,10 @@
-"""A latency lookup table: block signature -> median ms, measured on one device/runtime/dtype/thread count.
+"""A latency lookup table: block signature -> ms, measured on one device/runtime/dtype/thread count, with one
+timing statistic read by one clock.
 
 The table is a JSON file written atomically after every few measurements, so an interrupted build resumes
-where it stopped. A file that cannot be read, or was measured elsewhere (another device, runtime, dtype or
-thread count), is set aside with a warning and measured anew. Calibrations fitted against end-to-end timings
-are stored in the same file, per space and input shape.
+where it stopped. A file that cannot be read, or was measured otherwise (another device, runtime, dtype, thread
+count, statistic or clock), is set aside with a warning naming what differs and measured anew. Calibrations
+fitted against end-to-end timings are stored in the same file, per space and input shape.
 """
 
 from __future__ import annotations
@@ -35,9 +36,18 @@ class TableKey:
     runtime: str
     dtype: str
     threads: int
+    #: the timing statistic and the clock it is of (tables written before these were keyed hold wall-clock medians)
+    statistic: str = "median"
+    clock: str = "wall"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"device": self.device, "runtime": self.runtime, "dtype": self.dtype, "threads": self.threads}
+        return {"device": self.device, "runtime": self.runtime, "dtype": self.dtype, "threads": self.threads,
+                "statistic": self.statistic, "clock": self.clock}
+
+    def differences(self, other: TableKey) -> str:
+        """What ``other`` was measured with that this key differs in, e.g. ``statistic 'median' (now 'min')``."""
+        mine, theirs = self.as_dict(), other.as_dict()
+        return ", ".join(f"{k} {theirs[k]!r} (now {mine[k]!r})" for k in mine if mine[k] != theirs[k])
 
 
 @dataclass
@@ -67,7 +77,8 @@ class LatencyTable:
             table._set_aside(f"corrupt latency table ({type(exc).__name__}: {exc})")
             return table
         if stored != key:
-            table._set_aside(f"latency table measured with {stored.as_dict()}, not {key.as_dict()}")
+            table._set_aside(f"latency table measured with {key.differences(stored)}: its entries are not "
+                             f"what this estimator measures")
             return table
         table.entries, table.calibrations = entries, calibrations
         return table

@@ -7,7 +7,7 @@ built from the papers' descriptions and trained from scratch; ``weights`` loads 
 from __future__ import annotations
 
 from gasnas import hookimpl
-from gasnas_plugins.models.options import BiSeNetV1Options, BiSeNetV2Options, STDCOptions
+from gasnas_plugins.models.options import BiSeNetV1Options, BiSeNetV2Options, FasterSegOptions, STDCOptions
 
 MODELS = "gasnas_plugins.models"
 
@@ -24,3 +24,6 @@ def gasnas_register_models(registry) -> None:
                  description="STDC1-Seg (CVPR'21): STDC [2,2,2] backbone, context path, detail-guided training")
     registry.add("stdc2", f"{MODELS}.stdc:stdc2", options=STDCOptions,
                  description="STDC2-Seg (CVPR'21): STDC [4,5,3] backbone, context path, detail-guided training")
+    registry.add("fasterseg", f"{MODELS}.fasterseg:fasterseg", options=FasterSegOptions,
+                 description="FasterSeg's searched student (ICLR'20): 16 layers, 1/16 and 1/32 branches of zoomed "
+                             "two-conv cells at 4/12 width (the layout of the paths is ours)")

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gasnas.api import check_ranges, option
+from gasnas_plugins.spaces.fasterseg.options import OPS, WIDTHS
 
-__all__ = ["BiSeNetV1Options", "BiSeNetV2Options", "STDCOptions"]
+__all__ = ["BiSeNetV1Options", "BiSeNetV2Options", "STDCOptions", "FasterSegOptions"]
 
 WEIGHTS_HELP = ("path of a state dict (torch.save(model.state_dict(), path)) to load after building; "
                 "nothing is ever downloaded")
@@ -72,3 +73,30 @@ class STDCOptions:
 
     def __post_init__(self) -> None:
         check_ranges(self)
+
+
+@dataclass(frozen=True)
+class FasterSegOptions:
+    """FasterSeg's searched student as a network of the ``fasterseg`` space: 1/16 and 1/32 branches of one
+    operation and one width (see docs/model-zoo.md for what is FasterSeg's and what is ours)."""
+
+    layers: int = option(16, "L: layers of FasterSeg's supernet", ge=3)
+    channels: int = option(96, "full width at 1/8 (doubled at 1/16 and again at 1/32), FasterSeg's", ge=1)
+    stem_channels: int = option(48, "width of the stem's first (stride-2) convolution, FasterSeg's", ge=1)
+    head_channels: int = option(128, "width of the fusing head (ours)", ge=1)
+    operation: str = option("conv_2x_downup", "every cell's operation (FasterSeg's student: mostly the zoomed "
+                                              "two-conv operation)")
+    width: int = option(4, "every cell's width in twelfths (FasterSeg's student: mostly 4/12)", ge=1, le=12)
+    down16: int = option(2, "the layer at which both branches reach 1/16 (ours)", ge=1)
+    down32: int = option(5, "the layer at which the 1/32 branch leaves the 1/16 one (ours)", ge=2)
+    weights: str | None = option(None, WEIGHTS_HELP)
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
+        if self.operation not in OPS:
+            raise ValueError(f"operation '{self.operation}' is not one of FasterSeg's: {', '.join(OPS)}")
+        if self.width not in WIDTHS:
+            raise ValueError(f"width {self.width} is not one of FasterSeg's twelfths: {', '.join(map(str, WIDTHS))}")
+        if not self.down16 < self.down32 < self.layers:
+            raise ValueError(f"down16 ({self.down16}) < down32 ({self.down32}) < layers ({self.layers}) must hold: "
+                             "each branch reaches its scale before the last layer")

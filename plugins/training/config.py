@@ -7,6 +7,7 @@ of them, and the resolved config (the network included) is written to the run di
     evaluator: {name: segmentation, params: {...}}
     model: {params: {...}}                         # options of a registered model TARGET
     train: {epochs: 20, lr: 0.02, ...}             # TrainOptions
+    executor: {name: ray, params: {...}}           # where the trainings of `--top-k K` run (default: here)
     seed: 0                                        # the top level shared with search configs (RunOptions)
     device: auto
     threads: null
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DATASET = "digit-scenes"
 DEFAULT_EVALUATOR = "segmentation"
-TOP_LEVEL = ["dataset", "evaluator", "model", "train", *RUN_KEYS]
+TOP_LEVEL = ["dataset", "evaluator", "model", "train", "executor", *RUN_KEYS]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,14 +55,19 @@ class TrainConfig(RunOptions):
     dataset: ComponentConfig
     evaluator: ComponentConfig
     train: TrainOptions = dataclasses.field(default_factory=TrainOptions)
+    #: what trains several targets at once (``gasnas train RUN --top-k K``); None: the serial executor
+    executor: ComponentConfig | None = None
     source: str = "<config>"
 
     def to_dict(self) -> dict[str, Any]:
         train = options_to_dict(self.train)
         if train["init"] is None:  # init_mode means nothing without init: left out, so older runs still resume
             del train["init_mode"]
+        if train["distill"] is None:  # left out without distillation, so older runs still resume
+            del train["distill"]
         return {"target": self.target.to_dict(), "dataset": self.dataset.to_dict(),
-                "evaluator": self.evaluator.to_dict(), "train": train, **self.run_dict()}
+                "evaluator": self.evaluator.to_dict(), "train": train, **self.run_dict(),
+                **({"executor": self.executor.to_dict()} if self.executor is not None else {})}
 
     @property
     def digest(self) -> str:
@@ -161,7 +167,9 @@ def _parse(target: NetworkSpec, data: Mapping[str, Any], where: Location, pm: Pl
                               f"({values['threads']}); train.threads is deprecated: keep only the top-level one")
         log.warning("%s: train.threads is deprecated; set threads at the top level (the same key as in "
                     "search configs)", where.describe(("train", "threads")))
-    return TrainConfig(target=target, dataset=dataset, evaluator=evaluator, train=train, **values)
+    executor = parse_component("executor", "executors", data["executor"], where, pm) \
+        if data.get("executor") is not None else None
+    return TrainConfig(target=target, dataset=dataset, evaluator=evaluator, train=train, executor=executor, **values)
 
 
 def load_train_config(target: str, config: str | Path | None = None, overrides: Sequence[str] = (), *,
@@ -177,6 +185,13 @@ def load_train_config(target: str, config: str | Path | None = None, overrides: 
         raise where.error(("model",), "expected a mapping {params: {...}} of the model's options")
     spec = resolve_target(target, pm, model.get("params"))
     config = _parse(spec, {k: v for k, v in data.items() if k != "model"}, where, pm)
+    distill = config.train.distill
+    if distill is not None and not (Path(str(distill.teacher)).is_file()
+                                    or (Path(str(distill.teacher)) / "best.pt").is_file()
+                                    or (Path(str(distill.teacher)) / "checkpoint.pt").is_file()):
+        raise where.error(("train", "distill", "teacher"), f"{distill.teacher}: no teacher there; pass a gasnas "
+                          "train run directory (holding best.pt) or a checkpoint it wrote (train the teacher first, "
+                          "e.g. gasnas train SEARCH_RUN/teacher/architecture.yaml)")
     if config.train.init is not None and not Path(config.train.init).is_file():
         raise where.error(("train", "init"), f"weights file {config.train.init} does not exist; pass the path of a "
                                              "state dict or checkpoint (pretrained weights are never downloaded)")

@@ -102,9 +102,11 @@ def checkpoint_path(target: str | Path) -> Path:
 
 
 def resolve_target(target: str, pm: PluginManager, model_params: Mapping[str, Any] | None = None) -> NetworkSpec:
-    """An architecture file or a registered model name -> :class:`NetworkSpec` (``model_params`` are checked
-    against the model's options)."""
+    """An architecture file (or a search's run directory: its ``architecture.yaml``) or a registered model name
+    -> :class:`NetworkSpec` (``model_params`` are checked against the model's options)."""
     path = Path(target)
+    if path.is_dir() and (path / "architecture.yaml").is_file():  # a search's run directory: its best architecture
+        path = path / "architecture.yaml"
     if path.suffix in ARCHITECTURE_SUFFIXES or path.is_file():
         if not path.is_file():
             raise ConfigError(f"{path}: architecture file not found")

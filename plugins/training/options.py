@@ -5,9 +5,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from gasnas.api import MAX_COUNT, MAX_THREADS, LoaderBudget, option
+from gasnas.api import MAX_COUNT, MAX_THREADS, LoaderBudget, OptionValueError, check_ranges, option
 
-__all__ = ["TrainOptions"]
+__all__ = ["TrainOptions", "DistillOptions"]
+
+
+@dataclass(frozen=True)
+class DistillOptions:
+    """Knowledge distillation from a trained teacher: loss = CE + weight * T^2 * KL(softmax(t / T) || softmax(s / T))
+    per pixel, t and s the teacher's and the student's logits (FasterSeg trains its searched student against its
+    trained teacher this way; the defaults are ours)."""
+
+    teacher: str | None = option(None, "the teacher network: a gasnas train run directory (its best.pt) or a "
+                                       "checkpoint written by gasnas train (required)")
+    temperature: float = option(1.0, "T: both networks' logits are divided by T before the softmax, and the term "
+                                     "is multiplied by T^2 so that its gradients keep their size", gt=0, le=100)
+    weight: float = option(1.0, "weight of the distillation term beside the cross-entropy", ge=0, le=1000)
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
+        if not self.teacher:
+            raise OptionValueError("teacher", "required: the path of the teacher's gasnas train run directory or "
+                                              "checkpoint (train it first: gasnas train ARCHITECTURE_OR_MODEL)")
 
 
 @dataclass(frozen=True)
@@ -47,4 +66,6 @@ class TrainOptions(LoaderBudget):
     init_mode: Literal["strict", "partial"] = option(
         "strict", "strict: every tensor of the file must fit (the part its layout fills) or the run stops; partial: "
                   "load what fits and report the rest")
+    distill: DistillOptions | None = option(
+        None, "knowledge distillation from a trained teacher ({teacher: PATH, temperature, weight}); null: none")
     # no __post_init__ of its own: LoaderBudget's checks the ranges of every field, these included

@@ -25,10 +25,11 @@ from gasnas.api import (
     RunDirectory, choose_threads, deterministic_loader, load_weights_into, resolve_device, rng_state, seed_everything,
     set_rng_state,
 )
+from gasnas.api import NullReporter, setup_distributed
 from gasnas.api import STARTUP_SAMPLES, check_data
 from gasnas.api.dataset import class_weights
 from gasnas.api.evaluator import BACKGROUND_MARGIN, background_score
-from gasnas.api.model import is_single_value_norm_error, segmentation_loss, single_value_norms
+from gasnas.api.model import as_output, is_single_value_norm_error, segmentation_loss, single_value_norms
 from gasnas_plugins.training.checkpoint import network_payload
 from gasnas_plugins.training.config import TrainConfig
 from gasnas_plugins.training.optim import build_optimizer, poly_schedule
@@ -42,10 +43,12 @@ INIT_REPORT = "init.json"
 
 
 def make_loader(data: Dataset, *, batch_size: int, train: bool, seed: int, epoch: int = 0, workers: int = 0,
-                pin_memory: bool = False) -> DataLoader:
-    """A loader whose order (and, with workers, augmentation) depends only on ``(seed, epoch)``."""
+                pin_memory: bool = False, shard: tuple[int, int] | None = None) -> DataLoader:
+    """A loader whose order (and, with workers, augmentation) depends only on ``(seed, epoch)``; ``shard=(rank,
+    world)``: this rank's ``batch_size`` of every global batch of ``batch_size x world`` (torchrun)."""
     return deterministic_loader(data, batch_size=batch_size, seed=seed, epoch=epoch, shuffle=train,
-                                drop_last=train and len(data) >= batch_size, workers=workers, pin_memory=pin_memory)
+                                drop_last=train and len(data) >= batch_size, workers=workers, pin_memory=pin_memory,
+                                shard=shard)
 
 
 def tracked(batches: Iterable, task: ProgressTask) -> Iterator:
@@ -83,11 +86,14 @@ class Trainer:
         self.options = config.train
         self.run_dir = run_dir
         self.pm = pm
-        self.reporter = reporter or LogReporter()
+        #: under torchrun: one process per device, each training on its share of every global batch; rank 0
+        #: alone evaluates, writes and reports
+        self.dist = setup_distributed()
+        self.reporter = (reporter or LogReporter()) if self.dist.is_main else NullReporter()
         self.device = resolve_device(device or config.device)
         self.resume = resume
-        #: the checkpoint to continue from (None for a fresh run, or a resumed one that has none yet)
-        self.checkpoint = run_dir.load_checkpoint() if resume else None
+        #: the checkpoint to continue from (None for a fresh run, or a resumed one that has none yet): rank 0's
+        self.checkpoint = self.dist.from_main(run_dir.load_checkpoint) if resume else None
         started = self.checkpoint.get("trainer", {}).get("threads") if self.checkpoint is not None else None
         self.threads = choose_threads(threads, config.torch_threads, started=started)
 
@@ -101,10 +107,15 @@ class Trainer:
         self.evaluator = registry("evaluators").get(cfg.evaluator.name).build(cfg.evaluator.params)
         self.metric = f"{self.options.eval_split}_{self.evaluator.primary_metric}"
         self.model = cfg.target.build(self.dataset.num_classes, self.pm).to(self.device)
+        self.net = self.dist.wrap(self.model)  # trains through DDP under torchrun (batch norm over the global batch)
         self.train_data = self.dataset.split("train", train=True)
         self.eval_data = self.dataset.split(self.options.eval_split, train=False)
         self._check_batches()
-        batches = len(self.train_data) // self.options.batch_size or 1
+        if self.dist.enabled and len(self.train_data) < self.options.batch_size * self.dist.world_size:
+            raise ConfigError(f"train.batch_size {self.options.batch_size} x {self.dist.world_size} processes is a "
+                              f"global batch larger than the {len(self.train_data)} training images: no step would "
+                              "run; lower train.batch_size or start fewer processes")
+        batches = len(self.train_data) // (self.options.batch_size * self.dist.world_size) or 1
         self.steps_per_epoch = min(batches, self.options.steps_per_epoch or batches)
         o = self.options
         self.optimizer = build_optimizer(self.model, o.optimizer, lr=o.lr, momentum=o.momentum,
@@ -116,6 +127,12 @@ class Trainer:
         weights = class_weights(self.dataset.class_counts("train"), o.class_weight_power)
         self.criterion = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(self.device),
                                              ignore_index=self.dataset.ignore_index)
+        self.teacher = None  # train.distill: a frozen teacher whose softened logits are a second target
+        if o.distill is not None:
+            from gasnas_plugins.training.distill import Teacher
+
+            self.teacher = Teacher.load(o.distill, self.dataset.num_classes, self.pm, self.device)
+            self.reporter.message(f"distilling from the {self.teacher.describe()}")
 
     def _check_data(self) -> None:
         """The data check of a fixed sample of the train and evaluation splits, before the network is built: its
@@ -182,13 +199,14 @@ class Trainer:
         for epoch in range(start, self.options.epochs):
             record = self._train_epoch(epoch)
             if (epoch + 1) % self.options.eval_every == 0 or epoch + 1 == self.options.epochs:
-                record.update(self._evaluate(epoch))
+                record.update(self.dist.from_main(self._evaluate, epoch))  # rank 0 evaluates, every rank learns it
             record["elapsed_s"] = round(time.perf_counter() - started, 3)
             improved = self.metric in record and (best is None or record[self.metric] > best)
             if improved:
                 best, best_epoch = record[self.metric], epoch
             self.run_dir.append_metrics({"epoch": epoch, **record})
-            self.pm.hook.gasnas_epoch_ended(run=self.run, epoch=epoch, metrics={"epoch": epoch, **record})
+            if self.dist.is_main:
+                self.pm.hook.gasnas_epoch_ended(run=self.run, epoch=epoch, metrics={"epoch": epoch, **record})
             self._save(epoch, record, best, best_epoch, improved)
             self.reporter.message(_epoch_line(epoch, self.options.epochs, record, self.metric))
             last = record
@@ -213,7 +231,7 @@ class Trainer:
     def _train_epoch(self, epoch: int) -> dict[str, float]:
         o = self.options
         loader = make_loader(self.train_data, batch_size=o.batch_size, train=True, seed=self.config.seed,
-                             epoch=epoch, workers=o.workers, pin_memory=o.pin_memory)
+                             epoch=epoch, workers=o.workers, pin_memory=o.pin_memory, shard=self.dist.shard)
         self.model.train()
         total = torch.zeros((), device=self.device)
         first_bad = torch.full((), -1, device=self.device)  # the first step whose loss was not finite (no sync)
@@ -238,12 +256,17 @@ class Trainer:
         self._stop_if_diverged(first_bad, epoch)
         self._report_steps(pending)
         steps = min(self.steps_per_epoch, len(loader)) or 1
+        self.dist.all_reduce_mean([total])  # the loss of the global batches
+        images_seen *= self.dist.world_size
         mean_loss = float(total) / steps
         return {"loss": mean_loss, "lr": float(self.optimizer.param_groups[0]["lr"]),
-                "images_per_s": images_seen / max(time.perf_counter() - tic, 1e-9)}
+                "images_per_s": images_seen / max(time.perf_counter() - tic, 1e-9),
+                **(self.teacher.epoch_metrics() if self.teacher is not None else {})}
 
     def _report_steps(self, pending: list[tuple[int, torch.Tensor, float]]) -> None:
         """The steps in ``pending`` to the ``gasnas_step_ended`` hook (one device sync for all), then forget them."""
+        if not self.dist.is_main:  # event hooks run on rank 0
+            pending.clear()
         if not pending:
             return
         losses = torch.stack([loss for _, loss, _ in pending]).tolist()
@@ -256,7 +279,7 @@ class Trainer:
         labels = labels.to(self.device, non_blocking=True)
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
             try:
-                out = self.model(images)
+                out = self.net(images)
             except ValueError as exc:  # a batch of one image the check before training could not foresee
                 if is_single_value_norm_error(exc):
                     raise ConfigError(f"a training batch of {images.shape[0]} image reached a batch-norm layer on "
@@ -264,6 +287,8 @@ class Trainer:
                                       f"(torch: {exc}); set train.batch_size (--batch-size) to 2 or more") from exc
                 raise
             loss, _ = segmentation_loss(self.model, out, labels, self.criterion, self.options.aux_weight)
+            if self.teacher is not None:
+                loss = loss + self.teacher.term(images, as_output(out).logits)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.options.grad_clip is not None:

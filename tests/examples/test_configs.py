@@ -74,3 +74,11 @@ def test_the_fasterseg_config_runs(cli, pm, tmp_path):
     assert arch.space_name == "fasterseg" and arch.metadata["estimated_latency"] > 0
     assert any(label.endswith("/width") for label in arch.sample)
     assert (tmp_path / "runs" / "run" / "cells" / "paths.png").is_file()
+
+
+@pytest.mark.slow
+def test_the_dcnas_config_runs(cli, pm, tmp_path):
+    arch = _search(cli, tmp_path, CONFIGS / "dcnas-tiny.yaml")
+    assert arch.space_name == "dcnas" and arch.metadata["estimated_latency"] > 0
+    assert any(label.endswith("/inputs") for label in arch.sample)
+    assert (tmp_path / "runs" / "run" / "cells" / "paths.png").is_file()

@@ -221,3 +221,67 @@ def test_calibrate_option_is_checked():
 
     with pytest.raises(ConfigError, match="calibrate must be 0"):
         parse_options(LUTOptions, {"calibrate": 2})
+
+
+def test_a_table_of_another_statistic_or_clock_is_measured_anew_with_a_clear_line(tmp_path, caplog):
+    """Tables written before the statistic was keyed hold wall-clock medians: reused as such, re-measured else."""
+    lut = _lut(tmp_path, statistic="median", clock="wall")
+    key = {k: v for k, v in lut.table.key.as_dict().items() if k not in ("statistic", "clock")}  # the old format
+    (tmp_path / "t.json").write_text(json.dumps({"format": "gasnas-latency-table/1", "key": key,
+                                                 "entries": {"conv@1x3x4x4": 0.5}, "calibrations": {}}))
+    assert _lut(tmp_path, statistic="median", clock="wall").table.entries == {"conv@1x3x4x4": 0.5}
+    with caplog.at_level(logging.WARNING):
+        robust = _lut(tmp_path, statistic="min", threads=1)  # clock auto: the thread's CPU time on one thread
+    assert not robust.table.entries and list(tmp_path.glob("t.json.bad-*"))
+    assert "latency table measured with statistic 'median' (now 'min'), clock 'wall' (now 'thread')" in caplog.text
+    assert robust.table.key.statistic == "min" and robust.table.key.clock == "thread"
+    assert "min of thread CPU time" in robust.describe()
+
+
+def test_the_table_and_the_whole_networks_it_is_calibrated_on_are_timed_alike(tmp_path, space, monkeypatch):
+    """Same statistic, clock, threads, repeats and pinning for blocks and networks (fake timings: no clock)."""
+    from gasnas.api import summarize
+    from gasnas_plugins.latency import lut as lut_module
+    from gasnas_plugins.latency import whole as whole_module
+    from gasnas_plugins.latency.check import unlike_conditions
+
+    calls = {"blocks": [], "networks": []}
+
+    def fake(kind):
+        def time_onnxruntime(onnx, shapes, *, providers=None, **how):
+            calls[kind].append(how)
+            return summarize({"wall": [2.0, 1.0], "thread": [1.0, 0.9]}, clock=how["clock"],
+                             statistic=how["statistic"], warmup=how["warmup"], runtime="onnxruntime", device="cpu",
+                             threads=how["threads"])
+        return time_onnxruntime
+
+    monkeypatch.setattr(lut_module, "time_onnxruntime", fake("blocks"))
+    monkeypatch.setattr(whole_module, "time_onnxruntime", fake("networks"))
+    for module in (lut_module, whole_module):
+        monkeypatch.setattr(module, "export_onnx", lambda *a, **k: b"onnx")
+    lut = _lut(tmp_path, statistic="p25", clock="auto", threads=1, core=0)
+    lut.prepare(space, SHAPE)
+    assert lut.estimate(space, space.random_sample(random.Random(0)), SHAPE) > 0
+    lut.calibrate(space, SHAPE, 3)
+    assert calls["blocks"] and len(calls["networks"]) == 3
+    expected = {"device": "cpu", "dtype": "fp32", "warmup": 1, "repeats": 3, "threads": 1, "statistic": "p25",
+                "clock": "thread", "core": 0}
+    assert all(how == expected for how in calls["blocks"] + calls["networks"])
+    assert lut.table.entries and all(v == pytest.approx(0.925) for v in lut.table.entries.values())  # thread p25
+    same = OnnxRuntimeEstimator(WholeNetworkOptions(statistic="p25", threads=1, core=0, **FAST), LatencyEnv())
+    assert unlike_conditions("lut", lut, same) is None
+    other = OnnxRuntimeEstimator(WholeNetworkOptions(statistic="median", threads=1, **FAST), LatencyEnv())
+    note = unlike_conditions("lut", lut, other)
+    assert note.startswith("lut is timed otherwise than the ground truth (statistic 'p25' against 'median', "
+                           "core 0 against None)")
+
+
+def test_timing_options_are_checked():
+    from gasnas.errors import ConfigError
+    from gasnas.options import parse_options
+
+    with pytest.raises(ConfigError, match="clock 'thread' times one thread only, not threads=2"):
+        parse_options(LUTOptions, {"clock": "thread", "threads": 2})
+    with pytest.raises(ConfigError, match="statistic"):
+        parse_options(WholeNetworkOptions, {"statistic": "fastest"})
+    assert LUTOptions().statistic == WholeNetworkOptions().statistic and LUTOptions().clock == "auto"

@@ -97,6 +97,43 @@ def test_regularized_evolution_beats_its_initial_population_and_round_trips():
     assert copy.population == evo.population and copy.history == evo.history
 
 
+def test_batched_scoring_gives_the_one_by_one_result_and_breeds_from_one_population():
+    """score_many (an executor's batch) sees the initial population at once and each breed()'s children at once,
+    and gives what scoring one by one gives; breeding k children at once is another algorithm (ours), the same
+    for any executor."""
+    def score(sample):
+        return sum(v == 3 for v in sample.values()) / 6, sum(v == 0 for v in sample.values())
+
+    def run(batched: bool, at_once: int):
+        proposer = Proposer(CHOICES, _random, lambda s: float(sum(s.values())), limit=12.0, max_tries=200,
+                            mutation_prob=0.2)
+        batches = []
+
+        def score_many(samples, progress=None):
+            batches.append(len(samples))
+            for _ in samples:
+                if progress is not None:
+                    progress()
+            return [score(s) for s in samples]
+
+        evo = RegularizedEvolution(proposer, score, population=8, sample_size=3,
+                                   score_many=score_many if batched else None)
+        rng = random.Random(0)
+        ticks = []
+        evo.seed_population(rng, lambda: ticks.append(1))
+        for _ in range(24 // at_once):
+            evo.breed(rng, at_once)
+        return evo.state_dict(), batches, len(ticks)
+
+    one_by_one, _, ticks = run(False, 1)
+    batched, batches, batched_ticks = run(True, 1)
+    assert batched == one_by_one and ticks == batched_ticks == 8
+    assert batches[0] == 8 and all(b <= 1 for b in batches[1:])
+    by_four, batches, _ = run(True, 4)
+    assert len(batches) == 1 + 6 and all(b <= 4 for b in batches[1:]) and max(batches[1:]) == 4
+    assert by_four != one_by_one and len(by_four["population"]) == 8
+
+
 # -- BN recalibration ------------------------------------------------------------------------------------------------
 
 def test_recalibrated_path_evaluates_like_a_batch_statistics_forward(rectangles):

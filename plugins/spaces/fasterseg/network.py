@@ -4,12 +4,13 @@ Cell ``(l, s)`` exists for ``l >= s``: it reads either the same scale of the lay
 finer scale through a stride-2 operation with doubled channels (``down``). The state before layer 0 is the stem
 output at scale 0. A branch is the path that ends at cell ``(L - 1, b)``; a derived network holds the cells of its
 two branches' paths. :class:`FasterSegSupernet` holds every cell with both inputs and every operation at full
-width, and mixes them.
+width, and mixes them. With a head choice (``head_choice``), the ``head`` label names the branch pair and the
+supernet trains a head per pair, as FasterSeg's search trains ``pred02`` and ``pred12``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -17,13 +18,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gasnas.api.space import Factor, RelaxedChoice, Supernet, kbest, log_scores
+from gasnas_plugins.spaces.fasterseg.guards import SKIP, Guards, best_head, repair
 from gasnas_plugins.spaces.fasterseg.ops import ConvBNReLU, make_op
 from gasnas_plugins.spaces.fasterseg.options import SCALES, FasterSegSpec
 
 __all__ = ["Stem", "Head", "FasterSegNetwork", "FasterSegSupernet", "grid", "inputs_of", "source_of", "used_cells",
-           "op_label", "width_label", "input_label"]
+           "op_label", "width_label", "input_label", "HEAD", "branches_of", "choose_head"]
 
 Cell = tuple[int, int]  # (layer, scale)
+#: the label of the head choice (present with ``head_choice`` only)
+HEAD = "head"
 
 
 def op_label(layer: int, scale: int) -> str:
@@ -61,10 +65,15 @@ def chosen_input(cell: Cell, sample: Mapping[str, Any]) -> str:
     return sample[input_label(*cell)] if len(kinds) > 1 else kinds[0]
 
 
+def branches_of(spec: FasterSegSpec, sample: Mapping[str, Any]) -> tuple[int, int]:
+    """The two scales the head of ``sample`` fuses: its ``head`` choice, else the space's ``branches``."""
+    return spec.head_names()[sample[HEAD]] if HEAD in sample else spec.branches
+
+
 def used_cells(spec: FasterSegSpec, sample: Mapping[str, Any]) -> list[Cell]:
     """The cells on the two branches' paths, in network order."""
     used: set[Cell] = set()
-    for branch in spec.branches:
+    for branch in branches_of(spec, sample):
         cell = (spec.layers - 1, branch)
         while cell[0] >= 0 and cell not in used:
             used.add(cell)
@@ -112,14 +121,15 @@ class FasterSegNetwork(nn.Module):
         self.ops = nn.ModuleDict({
             f"{l}_{s}": make_op(sample[op_label(l, s)], width[self.sources[(l, s)]], width[(l, s)],
                                 1 if self.sources[(l, s)][1] == s else 2) for l, s in self.cells})
-        fine, coarse = ((spec.layers - 1, b) for b in spec.branches)
+        self.branches = branches_of(spec, sample)
+        fine, coarse = ((spec.layers - 1, b) for b in self.branches)
         self.head = Head(width[fine], width[coarse], spec.head_channels, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         states = {(-1, 0): self.stem(x)}
         for l, s in self.cells:
             states[(l, s)] = self.ops[f"{l}_{s}"](states[self.sources[(l, s)]])
-        fine, coarse = (states[(self.spec.layers - 1, b)] for b in self.spec.branches)
+        fine, coarse = (states[(self.spec.layers - 1, b)] for b in self.branches)
         return self.head(fine, coarse, x.shape[-2:])
 
 
@@ -158,24 +168,43 @@ class SearchCell(nn.Module):
 class FasterSegSupernet(Supernet):
     """Every cell of the grid with every operation on every input at full width. Relaxed per cell: the
     operation (shared by both inputs), the input (where there are two) and the width (a channel mask: the
-    mixing-weighted share of the widths that keep each channel)."""
+    mixing-weighted share of the widths that keep each channel); with a head choice, the head (a head per branch
+    pair, their logits mixed).
 
-    def __init__(self, spec: FasterSegSpec, num_classes: int) -> None:
+    :meth:`derive` holds FasterSeg's guards (``guards``, see ``guards.py``) and, with a head choice, ranks the
+    heads by FasterSeg's accuracy-latency objective once :meth:`record_head` has the evidence of each (see
+    :func:`choose_head`); before that, by the heads' scores like any other choice."""
+
+    def __init__(self, spec: FasterSegSpec, num_classes: int, guards: Guards | None = None,
+                 head_exponent: float = 0.07) -> None:
         super().__init__()
         self.spec = spec
+        self.guards = guards or Guards()
+        self.head_exponent = head_exponent
+        #: head name -> (accuracy, latency) of its derived network, recorded by :meth:`record_head`
+        self.head_evidence: dict[str, tuple[float, float]] = {}
         self.grid = grid(spec)
         self.stem = Stem(spec.stem_channels, spec.channels)
         self.cells = nn.ModuleDict({f"{l}_{s}": SearchCell(spec, (l, s)) for l, s in self.grid})
-        self.head = Head(spec.full_width(spec.branches[0]), spec.full_width(spec.branches[1]), spec.head_channels,
-                         num_classes)
+        self.heads = nn.ModuleDict({_head_key(pair): Head(spec.full_width(pair[0]), spec.full_width(pair[1]),
+                                                         spec.head_channels, num_classes) for pair in spec.heads})
         choices = []
         for cell in self.grid:
             group = f"layer{cell[0]}"
-            choices.append(RelaxedChoice(op_label(*cell), spec.ops, group))
+            choices.append(RelaxedChoice(op_label(*cell), spec.ops, group, granularity="op"))
             if len(inputs_of(cell)) > 1:
-                choices.append(RelaxedChoice(input_label(*cell), inputs_of(cell), group))
-            choices.append(RelaxedChoice(width_label(*cell), tuple(str(w) for w in spec.widths), group))
+                choices.append(RelaxedChoice(input_label(*cell), inputs_of(cell), group, granularity="path"))
+            # a decoupled latency term holds the widths at the full width (FasterSeg's forward_latency)
+            choices.append(RelaxedChoice(width_label(*cell), tuple(str(w) for w in spec.widths), group,
+                                         granularity="width", held=spec.widths.index(max(spec.widths))))
+        if len(spec.heads) > 1:
+            choices.append(RelaxedChoice(HEAD, tuple(spec.head_names()), "head", granularity="path"))
         self._choices = tuple(choices)
+
+    @property
+    def head(self) -> Head:
+        """The head of the space's ``branches``."""
+        return self.heads[_head_key(self.spec.branches)]
 
     def relaxed_choices(self) -> Sequence[RelaxedChoice]:
         return self._choices
@@ -194,19 +223,79 @@ class FasterSegSupernet(Supernet):
             active = {"op": nonzero[op_label(*cell)], "input": nonzero.get(input_label(*cell), [0])}
             states[cell] = self.cells[f"{cell[0]}_{cell[1]}"](states, sources, mixing[op_label(*cell)], inputs,
                                                               mixing[width_label(*cell)], active)
-        fine, coarse = (states[(self.spec.layers - 1, b)] for b in self.spec.branches)
-        return self.head(fine, coarse, x.shape[-2:])
+        if HEAD not in mixing:
+            return self._fuse(states, self.spec.branches, x.shape[-2:])
+        out = None
+        for i in nonzero[HEAD]:
+            y = mixing[HEAD][i] * self._fuse(states, self.spec.heads[i], x.shape[-2:])
+            out = y if out is None else out + y
+        return out
+
+    def _fuse(self, states: Mapping[Cell, Tensor], branches: tuple[int, int], size: Sequence[int]) -> Tensor:
+        fine, coarse = (states[(self.spec.layers - 1, b)] for b in branches)
+        return self.heads[_head_key(branches)](fine, coarse, size)
 
     def _values(self, choice: RelaxedChoice) -> tuple[Any, ...]:
         return tuple(int(c) for c in choice.candidates) if choice.key.endswith("/width") else choice.candidates
 
     def derive(self, probs: Mapping[str, Tensor], top_k: int = 1) -> list[tuple[dict[str, Any], float]]:
-        """Every label independently (FasterSeg derives each choice by its argmax); the top-k by the summed
-        log-scores of all labels, those of cells off the branches' paths included."""
-        logp = log_scores(probs)
-        factors = [Factor(tuple((float(logp[c.key][i]), {c.key: value}) for i, value in enumerate(self._values(c))))
-                   for c in self._choices]
-        return [(sample, score) for score, sample in kbest(factors, top_k)]
+        """Every label by its own score (FasterSeg derives each choice by its argmax), then FasterSeg's guards:
+        the best ``4 top_k + 4`` samples of each head are repaired (:func:`~.guards.repair`, a replaced skip
+        becoming its cell's best other operation) and the distinct results ranked by the summed log-scores of all
+        labels, those of cells off the branches' paths included (ours: the best repaired sample, which is
+        FasterSeg's repaired argmax unless another repair scores higher). With a head choice and the evidence of
+        every head (:meth:`record_head`), the head FasterSeg's objective prefers ranks first."""
+        logp = {k: v.tolist() for k, v in log_scores(probs).items()}
+        heads = tuple(self.spec.head_names()) if len(self.spec.heads) > 1 else (None,)
+        rank = {head: 0 for head in heads}
+        if len(heads) > 1 and set(self.head_evidence) >= set(heads):
+            first = best_head({h: self.head_evidence[h] for h in heads}, self.head_exponent)
+            rank = {head: int(head != first) for head in heads}
+        pool: dict[str, tuple[dict[str, Any], float]] = {}
+        for head in heads:
+            for sample in self._guarded(logp, head, 4 * top_k + 4):
+                pool.setdefault(repr(sorted(sample.items())), (sample, self._score(sample, logp)))
+        ranked = sorted(pool.values(), key=lambda item: (rank[item[0].get(HEAD)], -item[1]))
+        return ranked[:top_k]
+
+    def head_candidates(self, probs: Mapping[str, Tensor]) -> dict[str, dict[str, Any]]:
+        """Per head, the best derived (guarded) sample that uses it: the networks whose accuracy and latency
+        FasterSeg's head objective compares."""
+        if len(self.spec.heads) < 2:
+            raise ValueError("the space has no head choice (head_choice: false): one head, nothing to compare")
+        logp = {k: v.tolist() for k, v in log_scores(probs).items()}
+        return {head: max(self._guarded(logp, head, 4), key=lambda s: self._score(s, logp))
+                for head in self.spec.head_names()}
+
+    def record_head(self, head: str, accuracy: float, latency: float) -> None:
+        """The accuracy and latency of ``head``'s derived network, for :meth:`derive`'s head choice."""
+        if head not in self.spec.head_names():
+            raise ValueError(f"unknown head {head!r}; the heads are {', '.join(self.spec.head_names())}")
+        self.head_evidence[head] = (float(accuracy), float(latency))
+
+    def _guarded(self, logp: Mapping[str, list[float]], head: str | None, n: int) -> list[dict[str, Any]]:
+        """The ``n`` best samples with ``head`` (None: no head choice), each repaired to hold the guards;
+        ``logp``: per choice, its candidates' log-scores."""
+        factors = [Factor(tuple((logp[c.key][i], {c.key: value}) for i, value in enumerate(self._values(c))))
+                   for c in self._choices if c.key != HEAD]
+        if head is not None:
+            factors.append(Factor(((0.0, {HEAD: head}),)))
+        if SKIP not in self.spec.ops or not self.guards.enabled:
+            return [sample for _, sample in kbest(factors, n)]
+        skip = self.spec.ops.index(SKIP)
+
+        def skip_score(cell: Cell) -> float:
+            return logp[op_label(*cell)][skip]
+
+        def replacement(cell: Cell) -> str:
+            scores = logp[op_label(*cell)]
+            return self.spec.ops[max((i for i in range(len(scores)) if i != skip), key=scores.__getitem__)]
+
+        return [repair(self.spec, self.guards, sample, skip_score, replacement, branches_of(self.spec, sample))
+                for _, sample in kbest(factors, n)]
+
+    def _score(self, sample: Mapping[str, Any], logp: Mapping[str, list[float]]) -> float:
+        return sum(logp[c.key][self._values(c).index(sample[c.key])] for c in self._choices)
 
     def extract(self, sample: Mapping[str, Any]) -> FasterSegNetwork:
         """The stand-alone network of ``sample`` carrying the supernet's (shared) weights, each tensor cut to the
@@ -214,7 +303,7 @@ class FasterSegSupernet(Supernet):
         net = FasterSegNetwork(self.spec, sample, self.head.classifier.out_channels)
         net = net.to(next(self.parameters()).device)
         _load_leading(net.stem, self.stem)
-        _load_leading(net.head, self.head)
+        _load_leading(net.head, self.heads[_head_key(net.branches)])
         for l, s in net.cells:
             kind = "keep" if net.sources[(l, s)][1] == s else "down"
             _load_leading(net.ops[f"{l}_{s}"], self.cells[f"{l}_{s}"].mixed[kind][self.spec.ops.index(
@@ -229,6 +318,23 @@ class FasterSegSupernet(Supernet):
             w[self._values(c).index(sample[c.key])] = 1.0
             mixing[c.key] = w
         return mixing
+
+
+def _head_key(branches: tuple[int, int]) -> str:
+    """A head's module name: its branch scales, as FasterSeg names ``pred02`` and ``pred12``."""
+    return f"{branches[0]}{branches[1]}"
+
+
+def choose_head(supernet: FasterSegSupernet, probs: Mapping[str, Tensor],
+                accuracy: Callable[[Mapping[str, Any]], float],
+                latency: Callable[[Mapping[str, Any]], float]) -> str:
+    """FasterSeg's final head choice: each head's derived network (:meth:`FasterSegSupernet.head_candidates`)
+    evaluated (``accuracy``, e.g. the supernet's val mIoU on that path) and timed (``latency``), recorded on the
+    supernet, and the head its objective prefers returned; :meth:`FasterSegSupernet.derive` ranks it first from
+    then on."""
+    for head, sample in supernet.head_candidates(probs).items():
+        supernet.record_head(head, accuracy(sample), latency(sample))
+    return best_head(supernet.head_evidence, supernet.head_exponent)
 
 
 def _load_leading(target: nn.Module, source: nn.Module) -> None:

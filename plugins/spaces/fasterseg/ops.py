@@ -34,13 +34,15 @@ def _masked(x: Tensor, mask: Tensor | None) -> Tensor:
 
 
 class Operation(nn.Module):
-    """A chain of ``convs`` convolutions (1x1 without ReLU for the skip), optionally zoomed."""
+    """A chain of ``convs`` convolutions (1x1 without ReLU for the skip), optionally zoomed; ``block`` builds
+    each convolution (:class:`ConvBNReLU`; the NNI form passes one with mutable channels)."""
 
-    def __init__(self, c_in: int, c_out: int, stride: int, kernel: int, convs: int, zoom: bool) -> None:
+    def __init__(self, c_in: int, c_out: int, stride: int, kernel: int, convs: int, zoom: bool,
+                 block: Callable[..., nn.Module] = ConvBNReLU) -> None:
         super().__init__()
         self.stride, self.zoom = stride, zoom
         relu = kernel != 1
-        self.convs = nn.ModuleList(ConvBNReLU(c_in if i == 0 else c_out, c_out, kernel, stride if i == 0 else 1, relu)
+        self.convs = nn.ModuleList(block(c_in if i == 0 else c_out, c_out, kernel, stride if i == 0 else 1, relu)
                                    for i in range(convs))
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -55,14 +57,15 @@ class Operation(nn.Module):
         return x
 
 
-OP_FACTORIES: dict[str, Callable[[int, int, int], Operation]] = {
-    "skip": lambda a, b, s: Operation(a, b, s, kernel=1, convs=1, zoom=False),
-    "conv": lambda a, b, s: Operation(a, b, s, kernel=3, convs=1, zoom=False),
-    "conv_2x": lambda a, b, s: Operation(a, b, s, kernel=3, convs=2, zoom=False),
-    "conv_downup": lambda a, b, s: Operation(a, b, s, kernel=3, convs=1, zoom=True),
-    "conv_2x_downup": lambda a, b, s: Operation(a, b, s, kernel=3, convs=2, zoom=True),
+#: each operation's kernel, number of convolutions and zoom
+OP_SHAPES: dict[str, dict[str, int | bool]] = {
+    "skip": dict(kernel=1, convs=1, zoom=False),
+    "conv": dict(kernel=3, convs=1, zoom=False),
+    "conv_2x": dict(kernel=3, convs=2, zoom=False),
+    "conv_downup": dict(kernel=3, convs=1, zoom=True),
+    "conv_2x_downup": dict(kernel=3, convs=2, zoom=True),
 }
 
 
-def make_op(name: str, c_in: int, c_out: int, stride: int) -> Operation:
-    return OP_FACTORIES[name](c_in, c_out, stride)
+def make_op(name: str, c_in: int, c_out: int, stride: int, block: Callable[..., nn.Module] = ConvBNReLU) -> Operation:
+    return Operation(c_in, c_out, stride, **OP_SHAPES[name], block=block)

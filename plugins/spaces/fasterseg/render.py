@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gasnas_plugins.spaces.fasterseg.network import chosen_input, op_label, source_of, used_cells, width_label
+from gasnas_plugins.spaces.fasterseg.network import (branches_of, chosen_input, op_label, source_of, used_cells,
+                                                     width_label)
 from gasnas_plugins.spaces.fasterseg.options import SCALES, FasterSegSpec
 
 if TYPE_CHECKING:
@@ -37,8 +38,9 @@ def paths_figure(spec: FasterSegSpec, sample: Mapping[str, Any]) -> Figure:
                 bbox=dict(boxstyle="circle,pad=0.3", fc="#dce6f5", ec="#444444"))
     ax.text(-1, 0, "stem", ha="center", va="center", fontsize=7,
             bbox=dict(boxstyle="round,pad=0.3", fc="#ffe9a8", ec="#444444"))
-    head = (spec.layers, -sum(spec.branches) / 2)
-    for b in spec.branches:
+    branches = branches_of(spec, sample)
+    head = (spec.layers, -sum(branches) / 2)
+    for b in branches:
         ax.annotate("", head, (spec.layers - 1, -b), arrowprops=dict(arrowstyle="-|>", color="#b4b4b4", lw=0.9,
                                                                       shrinkA=12, shrinkB=12))
     ax.text(*head, "head", ha="center", va="center", fontsize=7,
@@ -53,7 +55,7 @@ def paths_figure(spec: FasterSegSpec, sample: Mapping[str, Any]) -> Figure:
     ax.set_ylim(-SCALES + 0.4, 0.6)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    ax.set_title(f"FasterSeg network: branches at 1/{8 * 2 ** spec.branches[0]} and 1/{8 * 2 ** spec.branches[1]} "
+    ax.set_title(f"FasterSeg network: branches at 1/{8 * 2 ** branches[0]} and 1/{8 * 2 ** branches[1]} "
                  "(cells: width in twelfths)", fontsize=10)
     fig.tight_layout()
     return fig

@@ -7,12 +7,30 @@ from dataclasses import dataclass
 from typing import Literal
 
 from gasnas import hookimpl
-from gasnas.api import MAX_COUNT, SUPERNET, option
+from gasnas.api import MAX_COUNT, SUPERNET, check_ranges, option
 from gasnas_plugins.strategies.options import SupernetTrainingOptions
 
 LATENCY_LOSSES = ("linear", "log_ratio", "hinge", "absolute", "lagrangian")
 #: latency losses that steer toward (or below) a target and so need one
 TARGET_LOSSES = ("log_ratio", "hinge", "absolute", "lagrangian")
+
+
+@dataclass(frozen=True)
+class LatencyController:
+    """After every search epoch, the latency term's weight is multiplied by ``factor`` when the derived network's
+    latency is above the band and divided by it when below (FasterSeg's: halved at >= 175 FPS, doubled at <= 155
+    FPS, i.e. the band 5.7-6.5 ms)."""
+
+    band: tuple[float, float] = option((0.9, 1.0), "the band [low, high] the derived network's latency should end "
+                                                   "in (ours: 0.9-1.0 of the target)", gt=0)
+    relative: bool = option(True, "band in fractions of the latency target; false: in the estimator's unit")
+    factor: float = option(2.0, "the weight is multiplied (above the band) or divided (below) by this", gt=1,
+                           le=1e3)
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
+        if not self.band[0] < self.band[1]:
+            raise ValueError(f"latency_controller.band {list(self.band)} must be [low, high] with low < high")
 
 
 @dataclass(frozen=True)
@@ -55,6 +73,23 @@ class DifferentiableOptions(SupernetTrainingOptions):
                       "absolute: |E/T - 1| (pulls toward T from both sides); lagrangian: lambda (E/T - 1) with "
                       "lambda >= 0 raised while E > T and lowered while E < T (a constraint E <= T). T is the "
                       "latency target (latency.target or target_relative); ref is T, else the space's median")
+    latency_granularity: Literal["coupled", "decoupled"] = option(
+        "coupled", "coupled: one E[LAT] relaxing every choice; decoupled: FasterSeg's form, E[LAT] computed once per "
+                   "decision granularity of the space's choices (op, path, width), each relaxing only its own choices "
+                   "(the others held, see latency_hold), combined as sum_g w_g E_g (latency_weights) in the same "
+                   "loss f. Equal to coupled in a space whose choices are all operations (gas)")
+    latency_weights: dict[str, float] | None = option(
+        None, "decoupled: weight of each granularity, normalised to sum 1 (so the total weight stays beta); null: "
+              "the space's (fasterseg: FasterSeg's 1/500, 497/500, 2/500 for op, path, width), else equal")
+    latency_hold: Literal["uniform", "argmax"] = option(
+        "uniform", "decoupled: where a term holds the choices it does not relax: uniform (FasterSeg's, for operations "
+                   "and paths) or their current argmax; a choice the space gives a held candidate (fasterseg's "
+                   "widths: the full width, as FasterSeg) is held there")
+    # None first: a null in a written config is "off", not a controller with the defaults (parse_value tries the
+    # union's members in order, and a dataclass builds from null)
+    latency_controller: None | LatencyController = option(
+        None, "adapt the latency weight after every search epoch to keep the derived network's latency in a band "
+              "(FasterSeg's controller; null: off). Not with latency_loss lagrangian, whose multiplier adapts already")
     dual_lr: float = option(1.0, "lagrangian: how fast lambda moves, per architecture step, per unit of E/T - 1",
                             ge=0, le=1e6)
     derivation: Literal["target", "limit", "argmax"] = option(
@@ -67,6 +102,14 @@ class DifferentiableOptions(SupernetTrainingOptions):
     top_k: int = option(5, "how many architectures to derive, ranked by probability", ge=1, le=1000)
     val_batches: int | None = option(4, "validation batches per epoch for the supernet's val mIoU (null: all)",
                                       ge=1, le=MAX_COUNT)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name, weight in (self.latency_weights or {}).items():
+            if not (weight >= 0):
+                raise ValueError(f"latency_weights.{name} ({weight}) must be >= 0")
+        if self.latency_weights is not None and not sum(self.latency_weights.values()) > 0:
+            raise ValueError("latency_weights must not all be 0")
 
     def warmup_of(self, epochs: int) -> int:
         """Warm-up epochs within a budget of ``epochs``."""
@@ -83,6 +126,22 @@ class DifferentiableOptions(SupernetTrainingOptions):
                    "without a target")
         if self.beta > 0 and latency is None:
             yield "strategy.params.beta", "a latency term needs a latency section (an estimator): add one or set beta: 0"
+        decoupled_only = self.latency_weights is not None or self.latency_hold != "uniform"
+        if self.latency_granularity == "coupled" and decoupled_only:
+            key = "latency_weights" if self.latency_weights is not None else "latency_hold"
+            yield (f"strategy.params.{key}", "is read only by the decoupled latency term: set latency_granularity: "
+                   "decoupled, or remove it")
+        control = self.latency_controller
+        if control is not None:
+            if self.latency_loss == "lagrangian":
+                yield ("strategy.params.latency_controller", "the lagrangian multiplier adapts the latency weight "
+                       "already; use the controller with latency_loss linear, log_ratio, hinge or absolute")
+            elif self.beta <= 0:
+                yield ("strategy.params.latency_controller", "adapts the latency weight beta, which is 0: set beta")
+            if control.relative and not has_target:
+                yield ("strategy.params.latency_controller.relative", "a band relative to the target needs "
+                       "latency.target or latency.target_relative (or relative: false and a band in the "
+                       "estimator's unit)")
         warmup = self.warmup_of(config.budget.epochs)
         if warmup >= config.budget.epochs:
             key = "warmup_epochs" if self.warmup_epochs is not None else "warmup_fraction"
@@ -96,3 +155,10 @@ def gasnas_register_strategies(registry) -> None:
                  options=DifferentiableOptions, requires=[SUPERNET],
                  description="one-shot supernet search (DARTS softmax, SNAS Gumbel-softmax, GDAS hard Gumbel), "
                              "latency term toward a target, communicators, latency-aware derivation")
+    from gasnas_plugins.strategies.differentiable.cosearch_options import CoSearchOptions
+
+    registry.add("cosearch", "gasnas_plugins.strategies.differentiable.cosearch:CoSearch",
+                 options=CoSearchOptions, requires=[SUPERNET],
+                 description="FasterSeg's teacher-student co-search: the differentiable search of the student (widths, "
+                             "latency term) and of a full-width teacher without latency term over one supernet; "
+                             "both architectures exported")

@@ -28,7 +28,7 @@ from gasnas.api.model import as_output
 from gasnas.api.strategy import SearchStrategy
 from gasnas_plugins.strategies.derivation import Cap, derive_distinct, derive_for_latency
 from gasnas_plugins.strategies.differentiable import TARGET_LOSSES, DifferentiableOptions
-from gasnas_plugins.strategies.differentiable.losses import Multiplier, latency_term
+from gasnas_plugins.strategies.differentiable.losses import Decoupled, Multiplier, latency_term
 from gasnas_plugins.strategies.differentiable.reliability import SplitHalf, pools
 from gasnas_plugins.strategies.supernet import DIVERGED_ADVICE, criterion, weight_optimizer
 
@@ -86,6 +86,11 @@ class DifferentiableSearch(SearchStrategy):
             raise ConfigError(f"strategy.params.latency_loss '{o.latency_loss}' needs a latency target: set "
                               "latency.target or latency.target_relative (or latency_loss: linear for a push "
                               "toward faster networks without a target)")
+        control = o.latency_controller
+        if control is not None and (o.latency_loss == "lagrangian" or o.beta <= 0 or
+                                    (control.relative and ctx.latency_target is None)):
+            raise ConfigError("strategy.params.latency_controller adapts beta of a latency loss other than lagrangian, "
+                              "and a relative band needs a latency target: see `gasnas config check`")
         # the latency term: the lagrangian constraint whenever there is a target, the others when beta > 0
         self.latency_active = (ctx.latency_target is not None if o.latency_loss == "lagrangian" else o.beta > 0)
         self.supernet = ctx.space.build_supernet(ctx.num_classes).to(device)
@@ -96,6 +101,9 @@ class DifferentiableSearch(SearchStrategy):
         if self.communicator is not None:
             self.communicator.to(device)
         self.model = ctx.wrap(self.supernet)
+        for module in (self.arch, self.communicator):  # under torchrun: rank 0's starting values on every rank
+            if module is not None:
+                ctx.dist.broadcast_module(module)
         self.expected = None
         if self.latency_active:
             self.expected = ctx.expected_latency()  # required: a clear error when the estimator cannot give it
@@ -114,13 +122,15 @@ class DifferentiableSearch(SearchStrategy):
         with torch.no_grad():
             uniform = {c.key: torch.full((len(c.candidates),), 1 / len(c.candidates), device=device) for c in choices}
             self.reference = float(self.expected(uniform)) if self.expected is not None else 1.0
+        self.decoupled = Decoupled.of(o, ctx.space, choices) if o.latency_granularity == "decoupled" else None
+        self.latency_scale = 1.0  # the controller's factor on the latency weight
 
     def state_dict(self) -> dict[str, Any]:
         return {"supernet": self.supernet.state_dict(), "arch": self.arch.state_dict(),
                 "communicator": self.communicator.state_dict() if self.communicator else {},
                 "arch_opt": self.arch_opt.state_dict(), "weight_opt": self.weight_opt.state_dict(),
                 "schedule": self.schedule.state_dict(), "multiplier": self.multiplier.state_dict(),
-                "split_half": self.split.state_dict()}
+                "split_half": self.split.state_dict(), "latency_scale": self.latency_scale}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.supernet.load_state_dict(state["supernet"])
@@ -133,6 +143,7 @@ class DifferentiableSearch(SearchStrategy):
         self.multiplier.load_state_dict(state["multiplier"])
         if "split_half" in state:  # checkpoints from before the record: counted from the resume on
             self.split.load_state_dict(state["split_half"])
+        self.latency_scale = float(state.get("latency_scale", 1.0))
 
     # -- relaxation -------------------------------------------------------------------------------------------
 
@@ -175,20 +186,21 @@ class DifferentiableSearch(SearchStrategy):
             labels = F.interpolate(labels[:, None].float(), size=images.shape[-2:], mode="nearest")[:, 0].long()
         return images, labels
 
-    def _ce(self, images: Tensor, labels: Tensor, mixing: Mapping[str, Tensor]) -> Tensor:
-        return self.criterion(as_output(self.model(images, mixing)).logits, labels)
+    def _ce(self, images: Tensor, labels: Tensor, mixing: Mapping[str, Tensor], model: nn.Module | None = None
+            ) -> Tensor:
+        return self.criterion(as_output((model or self.model)(images, mixing)).logits, labels)
 
     def _latency(self, probs: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
         """(E[LAT], beta * f(E[LAT])) -- the multiplier instead of beta for the lagrangian form."""
         zero = torch.zeros((), device=self.ctx.device)
         if self.expected is None:
             return zero, zero
-        expected = self.expected(probs)
         if not self.latency_active:
-            return expected, zero
+            return self.expected(probs), zero
+        expected = self.decoupled(self.expected, probs) if self.decoupled is not None else self.expected(probs)
         term = latency_term(self.options.latency_loss, expected, self.ctx.latency_target, self.reference)
         weight = self.multiplier.value if self.options.latency_loss == "lagrangian" else self.options.beta
-        return expected, weight * term
+        return expected, weight * self.latency_scale * term
 
     def _after_latency_step(self, expected: Tensor) -> None:
         if self.options.latency_loss == "lagrangian" and self.latency_active:
@@ -199,7 +211,9 @@ class DifferentiableSearch(SearchStrategy):
             return self.sampled_arch_step(images, labels, epoch)
         logits = self.logits()
         mixing, probs = self.mixing(epoch, logits)
-        ce = self._ce(images, labels, mixing)
+        # the supernet itself, not its DDP wrapper (which expects a weight backward after each of its forwards):
+        # the architecture gradients are all-reduced below
+        ce = self._ce(images, labels, mixing, self.supernet)
         expected, term = self._latency(probs)
         loss = ce + term
         self.arch_opt.zero_grad(set_to_none=True)
@@ -223,7 +237,7 @@ class DifferentiableSearch(SearchStrategy):
         with torch.no_grad():
             for i in range(n):
                 mixing = {k: F.one_hot(idx[i], len(probs[k])).to(probs[k]) for k, idx in drawn.items()}
-                losses.append(self._ce(images, labels, mixing))
+                losses.append(self._ce(images, labels, mixing, self.supernet))
         losses = torch.stack(losses)
         advantage = losses - (losses.sum() - losses) / (n - 1)
         log_prob = sum(logp[k][idx] for k, idx in drawn.items())  # per path
@@ -284,6 +298,7 @@ class DifferentiableSearch(SearchStrategy):
             nn.utils.clip_grad_norm_(self.supernet.parameters(), self.options.grad_clip)
         self.weight_opt.step()
         if latency and searching:
+            self._all_reduce_arch_grads()  # DDP averaged the weights' gradients, not these
             self.arch_opt.step()
             self._after_latency_step(expected)
         return out
@@ -332,15 +347,32 @@ class DifferentiableSearch(SearchStrategy):
 
     def derive(self, probs: Mapping[str, Tensor], top_k: int) -> list[tuple[dict[str, Any], float]]:
         """``top_k`` distinct architectures; with a latency target (and ``derivation`` not argmax) the most
-        probable ones that meet it."""
+        probable ones that meet it. Under torchrun rank 0 derives, and every rank gets its architectures."""
+        derived, self.mu = self.ctx.dist.from_main(self._derive, probs, top_k)
+        return derived
+
+    def _derive(self, probs: Mapping[str, Tensor], top_k: int) -> tuple[list[tuple[dict[str, Any], float]], float]:
         ctx, o = self.ctx, self.options
         cap = Cap(SKIP, o.max_skips) if o.max_skips is not None else None
         if ctx.latency_target is None or o.derivation == "argmax" or self.expected is None:
-            return derive_distinct(self.supernet, ctx.space, probs, top_k, cap)
-        derived, self.mu = derive_for_latency(
+            return derive_distinct(self.supernet, ctx.space, probs, top_k, cap), getattr(self, "mu", 0.0)
+        return derive_for_latency(
             self.supernet, ctx.space, probs, top_k, costs=self.expected.kept_costs(), estimate=ctx.estimate_latency,
             target=ctx.latency_target, mode=o.derivation, cap=cap)
-        return derived
+
+    def control(self, derived: float | None) -> float:
+        """FasterSeg's controller: the latency weight times ``factor`` when the derived network's latency is above
+        the band, divided by it when below; returns the weight now in force (beta times the scale)."""
+        control = self.options.latency_controller
+        if derived is not None:
+            low, high = control.band
+            if control.relative:
+                low, high = low * self.ctx.latency_target, high * self.ctx.latency_target
+            if derived > high:
+                self.latency_scale *= control.factor
+            elif derived < low:
+                self.latency_scale /= control.factor
+        return self.options.beta * self.latency_scale
 
     @torch.no_grad()
     def epoch_metrics(self, ctx: SearchContext) -> dict[str, float]:
@@ -386,6 +418,8 @@ class DifferentiableSearch(SearchStrategy):
         for epoch in range(start, ctx.budget.epochs):
             metrics = self.train_epoch(ctx, epoch, halves)
             metrics.update(self.epoch_metrics(ctx))
+            if self.options.latency_controller is not None and epoch >= self.warmup:
+                metrics["latency_weight"] = self.control(metrics.get("derived_latency"))
             ctx.end_epoch(epoch, metrics, self.state_dict())
         if not metrics:  # resumed after the last epoch: nothing left to train
             metrics = self.epoch_metrics(ctx)

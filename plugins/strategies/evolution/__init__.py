@@ -51,11 +51,20 @@ class EvolutionOptions(SupernetTrainingOptions):
                              ge=0, le=MAX_COUNT)
     val_batches: int | None = option(2, "val batches that score each candidate (null: the whole val split)",
                                       ge=1, le=MAX_COUNT)
+    children_at_once: int | None = option(
+        None, "children bred from the population as it stands and scored together (null: one, Real et al.'s "
+              "sequential step); more lets an executor (executor.name: ray) score them at the same time -- ours, "
+              "like the paper's parallel workers but deterministic: the result depends on this number, never on "
+              "the executor", ge=1, le=MAX_COUNT)
 
     def __post_init__(self) -> None:
         super().__post_init__()  # the declared ranges
         if self.sample_size > self.population:
             raise OptionValueError("sample_size", f"{self.sample_size} exceeds population ({self.population})")
+        if self.children_at_once is not None and self.children_at_once > self.population:
+            raise OptionValueError("children_at_once", f"{self.children_at_once} exceeds population "
+                                                       f"({self.population}): a generation breeds `population` "
+                                                       "children")
 
     def check_config(self, config) -> Iterator[tuple[str, str]]:
         """Rules across sections, checked when the config loads."""

@@ -3,6 +3,12 @@
 Plain Python over samples (label -> choice): no torch here. :class:`Proposer` draws random and mutated
 architectures under the limit; :class:`RegularizedEvolution` keeps the population (oldest first) and the
 history of every scored architecture, and both serialise to plain containers for checkpoints.
+
+Scoring is the costly step, and it can run elsewhere: the initial population is drawn first and scored as one
+batch, and :meth:`RegularizedEvolution.breed` breeds several children from the population as it stands before
+scoring them together (one child at a time is the paper's sequential algorithm). The batch is scored by the
+``score_many`` callable, which an executor may spread over processes; the draws never depend on where scoring
+ran, so neither does the result.
 """
 
 from __future__ import annotations
@@ -125,42 +131,69 @@ class RegularizedEvolution:
     """Aging evolution: a tournament of ``sample_size`` picks the parent, the child joins, the oldest dies.
 
     ``score(sample) -> (score, loss)`` is called once per distinct architecture (see :attr:`Candidate.merit`);
-    the history keeps every architecture scored, which the Pareto front is computed from.
+    ``score_many(samples, progress) -> [(score, loss), ...]``, when given, scores a batch of them instead (in
+    order; ``progress()`` once per sample). The history keeps every architecture scored, which the Pareto front
+    is computed from.
     """
 
     def __init__(self, proposer: Proposer, score: Callable[[Mapping[str, Any]], tuple[float, float]], population: int,
-                 sample_size: int, fitness: str = "metric") -> None:
+                 sample_size: int, fitness: str = "metric",
+                 score_many: Callable[..., Sequence[tuple[float, float]]] | None = None) -> None:
         self.proposer = proposer
         self.fitness = fitness
         self._score = score
+        self._score_many = score_many
         self.size = population
         self.sample_size = sample_size
         self.population: list[str] = []  # keys, oldest first
         self.history: dict[str, Candidate] = {}
 
-    def _add(self, sample: dict[str, Any]) -> Candidate:
-        key = sample_key(sample)
-        if key not in self.history:
-            score, loss = self._score(sample)
+    def _score_new(self, samples: Sequence[dict[str, Any]], progress: Callable[[], None] | None) -> None:
+        """Score the samples not in the history (each distinct one once), as one batch; ``progress`` once per
+        sample given."""
+        new = {sample_key(s): s for s in samples if sample_key(s) not in self.history}
+        batch = list(new.values())
+        if self._score_many is not None:
+            scores = list(self._score_many(batch, progress))
+        else:
+            scores = []
+            for sample in batch:
+                scores.append(self._score(sample))
+                if progress is not None:
+                    progress()
+        for (key, sample), (score, loss) in zip(new.items(), scores):
             self.history[key] = Candidate(sample, self.proposer.latency(sample), float(score), float(loss),
                                           self.fitness)
-        self.population.append(key)
-        return self.history[key]
-
-    def seed_population(self, rng: random.Random, progress: Callable[[], None] | None = None) -> None:
-        """Fill the population with random architectures under the limit."""
-        while len(self.population) < self.size:
-            self._add(self.proposer.random(rng))
+        for _ in range(len(samples) - len(batch)):  # already scored
             if progress is not None:
                 progress()
 
+    def seed_population(self, rng: random.Random, progress: Callable[[], None] | None = None) -> None:
+        """Fill the population with random architectures under the limit, drawn first, then scored together."""
+        samples = [self.proposer.random(rng) for _ in range(self.size - len(self.population))]
+        self._score_new(samples, progress)
+        self.population.extend(sample_key(s) for s in samples)
+
+    def breed(self, rng: random.Random, children: int = 1,
+              progress: Callable[[], None] | None = None) -> list[Candidate]:
+        """``children`` steps at once: each child from a tournament over the population as it stands and a
+        mutation; the children are scored together, then join in order, each one's arrival ageing out the
+        oldest. ``children=1`` is the paper's sequential step (ours: larger batches let an executor score them
+        at the same time)."""
+        kids = []
+        for _ in range(children):
+            contestants = rng.sample(self.population, self.sample_size)
+            parent = max(contestants, key=lambda k: self.history[k].merit)
+            kids.append(self.proposer.mutant(self.history[parent].sample, rng))
+        self._score_new(kids, progress)
+        for kid in kids:
+            self.population.append(sample_key(kid))
+            self.population.pop(0)
+        return [self.history[sample_key(kid)] for kid in kids]
+
     def cycle(self, rng: random.Random) -> Candidate:
         """One step: tournament, mutation, scoring of the child, death of the oldest."""
-        contestants = rng.sample(self.population, self.sample_size)
-        parent = max(contestants, key=lambda k: self.history[k].merit)
-        child = self._add(self.proposer.mutant(self.history[parent].sample, rng))
-        self.population.pop(0)
-        return child
+        return self.breed(rng, 1)[0]
 
     def best(self) -> Candidate:
         """The best architecture scored so far (all are under the limit); ties go to the faster."""

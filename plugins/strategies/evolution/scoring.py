@@ -4,11 +4,17 @@ The supernet's BN running statistics were accumulated over many paths, which mis
 one of them (SPOS, Guo et al. 2020). Before scoring a path its statistics are reset and re-estimated from a few
 train batches (cumulative average, train mode, no gradients); the batches are the same for every candidate, so
 scores are comparable and a resumed search reproduces them.
+
+Candidates may be scored in other processes (an executor other than ``serial``): :func:`score_path` is the task,
+:class:`ScoringJob` what every task of a generation shares -- a CPU copy of the supernet with the calibration and
+validation batches, moved once per worker to the device kind the search runs on.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -19,7 +25,7 @@ from gasnas.api.evaluator import Evaluator
 from gasnas.api.model import as_output
 from gasnas.api.space import Supernet
 
-__all__ = ["PathScorer", "resize_batch"]
+__all__ = ["PathScorer", "ScoringJob", "resize_batch", "score_path"]
 
 
 def resize_batch(images: Tensor, labels: Tensor, scale: float) -> tuple[Tensor, Tensor]:
@@ -73,6 +79,20 @@ class PathScorer:
                               recompute_scale_factor=False)
         return x
 
+    def detached(self) -> PathScorer:
+        """A scorer of its own on a CPU copy of the supernet, for other processes: scoring there leaves this one's
+        BN statistics alone."""
+        supernet = copy.deepcopy(self.supernet).cpu()
+        return PathScorer(supernet, self.evaluator, self.dataset, torch.device("cpu"), self.calibration,
+                          self.validation, self.resize, self.ignore_index)
+
+    def to(self, device: torch.device) -> PathScorer:
+        """Compute on ``device`` from now on (the supernet moves there)."""
+        if device != self.device:
+            self.supernet.to(device)
+            self.device = device
+        return self
+
     def score(self, sample: Mapping[str, Any]) -> dict[str, float]:
         """The evaluator's metrics of ``sample``'s path and its val cross-entropy (``loss``), after recalibrating
         its BN statistics."""
@@ -102,3 +122,21 @@ class PathScorer:
             total += float(F.cross_entropy(logits, labels, ignore_index=self.ignore_index, reduction="sum"))
             pixels += int((labels != self.ignore_index).sum())
         return total / max(pixels, 1)
+
+
+@dataclass
+class ScoringJob:
+    """What every scoring task of one generation reads: the scorer, the metric that ranks, the device kind."""
+
+    scorer: PathScorer
+    metric: str
+    #: "cuda" or "cpu": a worker computes on a GPU Ray gave it when the search runs on one
+    device_type: str = "cpu"
+
+
+def score_path(job: ScoringJob, sample: Mapping[str, Any]) -> tuple[float, float]:
+    """The task: (val metric, val cross-entropy) of ``sample``'s path."""
+    if job.device_type == "cuda" and torch.cuda.is_available():
+        job.scorer.to(torch.device("cuda"))
+    metrics = job.scorer.score(sample)
+    return float(metrics[job.metric]), float(metrics["loss"])

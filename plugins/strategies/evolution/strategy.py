@@ -7,25 +7,29 @@ latency limit (SPOS, Guo et al. 2020). Phase 2 (the last ``generations`` epochs)
 path after recalibrating BN statistics, and only architectures whose estimated latency is within the hard
 limit are proposed. Every epoch of both phases ends in a checkpoint. The result is the Pareto set of latency
 against score, best under the limit first, written with ``pareto.yaml`` and ``pareto.png``.
+
+The candidates of each generation are scored through the config's executor (``executor:``; serial by default):
+with ``ray`` each is a Ray task on a copy of the supernet, and the search gives the serial executor's result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
 from gasnas.api import (
-    ConfigError, LatencyError, SearchContext, SearchResult, ensure_finite, random_state, restore_random, rng,
+    ConfigError, Executor, LatencyError, SearchContext, SearchResult, SerialExecutor, ensure_finite, open_executor,
+    random_state, restore_random, rng,
 )
 from gasnas.api.model import as_output
 from gasnas.api.strategy import SearchStrategy
 from gasnas_plugins.strategies.evolution import EvolutionOptions
 from gasnas_plugins.strategies.evolution.evolution import Proposer, RegularizedEvolution, pareto_front
 from gasnas_plugins.strategies.evolution.pareto import draw_front, write_front
-from gasnas_plugins.strategies.evolution.scoring import PathScorer, resize_batch
+from gasnas_plugins.strategies.evolution.scoring import PathScorer, ScoringJob, resize_batch, score_path
 from gasnas_plugins.strategies.supernet import DIVERGED_ADVICE, criterion, weight_optimizer
 
 __all__ = ["EvolutionSearch"]
@@ -50,6 +54,10 @@ class EvolutionSearch(SearchStrategy):
                 f"budget.epochs ({ctx.budget.epochs}) must exceed strategy.params.generations "
                 f"({self.options.generations}): the first epochs train the supernet, the last `generations` evolve; "
                 "raise budget.epochs or lower generations")
+        executor = getattr(ctx.config, "executor", None)
+        if ctx.dist.enabled and executor is not None and executor.name != "serial":
+            raise ConfigError(f"executor.name: '{executor.name}' scores candidates in tasks of their own, while under "
+                              "torchrun every rank scores its share of the val batches; use one or the other")
         if ctx.latency is None:
             raise LatencyError("the evolution strategy searches under a latency limit and needs a 'latency' section "
                                "naming an estimator (e.g. latency: {name: lut})")
@@ -65,7 +73,9 @@ class EvolutionSearch(SearchStrategy):
         self.rng = rng(ctx.seed, "evolution")  # the paths of phase 1, the population and mutations of phase 2
         self.proposer = Proposer(ctx.space.choices(), ctx.space.random_sample, ctx.estimate_latency, None,
                                  o.max_tries, o.mutation_prob)
-        self.evolution = RegularizedEvolution(self.proposer, self._score, o.population, o.sample_size, o.fitness)
+        self.evolution = RegularizedEvolution(self.proposer, self._score, o.population, o.sample_size, o.fitness,
+                                              score_many=self._score_many)
+        self.executor: Executor = SerialExecutor()
         self.metric = ctx.evaluator.primary_metric
         self.scorer = PathScorer(self.supernet, ctx.evaluator, ctx.dataset, ctx.device, self._calibration_batches(ctx),
                                  self._validation_batches(ctx), o.resize, ctx.dataset.ignore_index)
@@ -165,7 +175,19 @@ class EvolutionSearch(SearchStrategy):
     def _score(self, sample: Mapping[str, Any]) -> tuple[float, float]:
         """(val metric, val cross-entropy) of ``sample``'s path."""
         metrics = self.scorer.score(sample)
-        values = torch.tensor([metrics[self.metric], metrics["loss"]], dtype=torch.float64)
+        return self._agree(metrics[self.metric], metrics["loss"])
+
+    def _score_many(self, samples: Sequence[Mapping[str, Any]],
+                    progress: Callable[[], None] | None = None) -> list[tuple[float, float]]:
+        """The scores of a batch of candidates, through the executor: here on this supernet (serial), else each a
+        task on a copy of it."""
+        here = isinstance(self.executor, SerialExecutor)
+        job = ScoringJob(self.scorer if here else self.scorer.detached(), self.metric, self.ctx.device.type)
+        scores = self.executor.map(score_path, list(samples), shared=job, progress=progress)
+        return [self._agree(score, loss) for score, loss in scores]
+
+    def _agree(self, score: float, loss: float) -> tuple[float, float]:
+        values = torch.tensor([score, loss], dtype=torch.float64)
         if self.ctx.dist.enabled:  # every rank scores its shard: agree on the mean so the evolution stays in step
             import torch.distributed as dist
 
@@ -182,9 +204,10 @@ class EvolutionSearch(SearchStrategy):
             if generation == 0:
                 self.evolution.seed_population(self.rng, bar.advance)
             else:
-                for _ in range(o.population):
-                    self.evolution.cycle(self.rng)
-                    bar.advance()
+                left, at_once = o.population, o.children_at_once or 1
+                while left > 0:
+                    self.evolution.breed(self.rng, min(at_once, left), bar.advance)
+                    left -= at_once
             best = self.evolution.best()
             bar.update(**{f"best_{self.metric}": best.score})
         alive = [self.evolution.history[k].score for k in self.evolution.population]
@@ -199,13 +222,16 @@ class EvolutionSearch(SearchStrategy):
         start = ctx.resume_into(self.load_state_dict)
         if start == 0:
             self.proposer.limit = self._limit(ctx)
-        for epoch in range(start, self.supernet_epochs):
-            metrics = self.train_epoch(ctx, epoch)
-            metrics.update(self.probe_metrics())
-            ctx.end_epoch(epoch, metrics, self.state_dict())
-        for generation in range(max(start - self.supernet_epochs, 0), self.options.generations):
-            metrics = self.evolve(ctx, generation)
-            ctx.end_epoch(self.supernet_epochs + generation, metrics, self.state_dict(training=False))
+        with open_executor(getattr(ctx.config, "executor", None)) as executor:  # a wrong address fails now
+            for epoch in range(start, self.supernet_epochs):
+                metrics = self.train_epoch(ctx, epoch)
+                metrics.update(self.probe_metrics())
+                ctx.end_epoch(epoch, metrics, self.state_dict())
+            self.executor = executor
+            for generation in range(max(start - self.supernet_epochs, 0), self.options.generations):
+                metrics = self.evolve(ctx, generation)
+                ctx.end_epoch(self.supernet_epochs + generation, metrics, self.state_dict(training=False))
+        self.executor = SerialExecutor()
         return self._result(ctx)
 
     def _result(self, ctx: SearchContext) -> SearchResult:
