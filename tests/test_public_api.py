@@ -20,6 +20,7 @@ LIBRARIES = (
     "gasnas_plugins.callbacks.curves",  # the training-curve picture
     "gasnas_plugins.evaluators.pictures",  # prediction pictures
     "gasnas_plugins.nni_support",  # the shared NNI library of the nni space and strategy
+    "gasnas_plugins.spaces.fasterseg",  # the zoo's FasterSeg model is a network of the fasterseg space
 )
 
 
