@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gasnas_plugins.spaces.gas.cells import Projection
 from gasnas_plugins.spaces.gas.ops import ConvBNReLU, make_op
 
 __all__ = ["Cell", "STEM", "cell_label", "inputs_label", "op_label", "input_label", "edge_key", "sources_of",
@@ -123,17 +124,6 @@ class MixedOp(nn.Module):
         if self.groups == 1:
             return out
         return channel_shuffle(torch.cat([out, rest], dim=1), self.groups)
-
-
-class Projection(nn.Module):
-    """Concatenate the nodes and project them back to the cell's width."""
-
-    def __init__(self, nodes: int, channels: int) -> None:
-        super().__init__()
-        self.conv = ConvBNReLU(nodes * channels, channels, kernel=1)
-
-    def forward(self, *states: Tensor) -> Tensor:
-        return self.conv(torch.cat(states, dim=1))
 
 
 class SearchCell(nn.Module):
