@@ -16,7 +16,8 @@ __all__ = ["train"]
 @click.command("train")
 @click.argument("target", required=False)
 @click.option("-c", "--config", "config_file", type=click.Path(path_type=Path),
-              help="Training config YAML (sections dataset, evaluator, model, train, seed, device, output, name).")
+              help="Training config YAML (sections dataset, evaluator, model, train, executor; keys seed, device, "
+                   "threads, output, name).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a config value, e.g. --set train.lr=0.05 (repeatable).")
 @click.option("--dataset", help="Dataset name (shorthand for --set dataset.name=...).")

@@ -59,7 +59,9 @@ def test_swapping_the_quickstart_strategy_or_estimator_needs_no_other_change(cli
 @pytest.mark.slow
 @pytest.mark.parametrize("config,overrides", [
     pytest.param("quickstart-flops.yaml", [], id="differentiable+flops"),
-    pytest.param("quickstart-evolution.yaml", ["--set", "latency.name=torch", "--set", "latency.params={threads: 1}",
+    # the torch estimator times each whole network (64 for the relative target): few repeats keep it short
+    pytest.param("quickstart-evolution.yaml", ["--set", "latency.name=torch",
+                                               "--set", "latency.params={threads: 1, warmup: 1, repeats: 3}",
                                                "--set", "strategy.params.population=4",
                                                "--set", "strategy.params.limit_samples=4"], id="evolution+torch"),
 ])
@@ -69,16 +71,9 @@ def test_the_swap_configs_run(cli, pm, tmp_path, config, overrides):
 
 
 @pytest.mark.slow
-def test_the_fasterseg_config_runs(cli, pm, tmp_path):
-    arch = _search(cli, tmp_path, CONFIGS / "fasterseg-tiny.yaml")
-    assert arch.space_name == "fasterseg" and arch.metadata["estimated_latency"] > 0
-    assert any(label.endswith("/width") for label in arch.sample)
-    assert (tmp_path / "runs" / "run" / "cells" / "paths.png").is_file()
-
-
-@pytest.mark.slow
-def test_the_dcnas_config_runs(cli, pm, tmp_path):
-    arch = _search(cli, tmp_path, CONFIGS / "dcnas-tiny.yaml")
-    assert arch.space_name == "dcnas" and arch.metadata["estimated_latency"] > 0
-    assert any(label.endswith("/inputs") for label in arch.sample)
+@pytest.mark.parametrize("space,label", [("fasterseg", "/width"), ("dcnas", "/inputs")])
+def test_the_multi_scale_space_configs_run(cli, pm, tmp_path, space, label):
+    arch = _search(cli, tmp_path, CONFIGS / f"{space}-tiny.yaml")
+    assert arch.space_name == space and arch.metadata["estimated_latency"] > 0
+    assert any(name.endswith(label) for name in arch.sample)
     assert (tmp_path / "runs" / "run" / "cells" / "paths.png").is_file()
