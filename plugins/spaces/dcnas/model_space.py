@@ -21,9 +21,10 @@ from nni.mutable import label_scope
 from nni.nas.nn.pytorch import Cell, InputChoice, ModelSpace
 from torch import Tensor, nn
 
-from gasnas_plugins.spaces.dcnas.cells import STEM, Projection, Resample, sources_of
+from gasnas_plugins.spaces.dcnas.cells import STEM, Resample, sources_of
 from gasnas_plugins.spaces.dcnas.network import Head, Stem, grid, scale_sizes
 from gasnas_plugins.spaces.dcnas.options import DcnasSpaceOptions, DcnasSpec, resolve
+from gasnas_plugins.spaces.gas.model_space import CellOutput
 from gasnas_plugins.spaces.gas.ops import make_op
 
 __all__ = ["DcnasModelSpace"]
@@ -48,17 +49,6 @@ class _Paths(nn.Module):
         return self.choice(resampled) if self.choice is not None else sum(resampled) / len(resampled)
 
 
-class _Output(nn.Module):
-    """The cell's projection as an NNI Cell postprocessor: concatenated nodes -> 1x1 conv-BN-ReLU."""
-
-    def __init__(self, nodes: int, channels: int) -> None:
-        super().__init__()
-        self.project = Projection(nodes, channels)
-
-    def forward(self, this_cell: Tensor, inputs: list[Tensor]) -> Tensor:
-        return self.project.conv(this_cell)
-
-
 class DcnasModelSpace(ModelSpace):
     """DCNAS's densely connected space (stem -> paths + NNI Cells -> head); keyword options as the ``dcnas``
     space's (the sampling options are accepted and ignored: NNI's strategies relax the space their own way)."""
@@ -79,7 +69,7 @@ class DcnasModelSpace(ModelSpace):
             with label_scope(f"layer{l}"):
                 self.cells[f"{l}_{s}"] = Cell({op: (lambda i, k, j, op=op, c=c: make_op(op, c, 1)) for op in ops},
                                               num_nodes=spec.nodes, num_ops_per_node=1, num_predecessors=1,
-                                              merge_op="all", postprocessor=_Output(spec.nodes, c),
+                                              merge_op="all", postprocessor=CellOutput(spec.nodes, c),
                                               label=f"scale{s}")
         self.head = Head([spec.width(s) for s in range(spec.scales)], spec.head_channels, num_classes)
 

@@ -22,6 +22,7 @@ from gasnas.api.space import Factor, RelaxedChoice, Supernet, kbest, log_scores
 from gasnas_plugins.spaces.dcnas.cells import (STEM, Cell, FixedCell, SearchCell, edge_key, input_label, inputs_label,
                                                op_label, sources_of)
 from gasnas_plugins.spaces.dcnas.options import DcnasSpec, Sampling
+from gasnas_plugins.spaces.gas.network import selection_mixing
 from gasnas_plugins.spaces.gas.ops import ConvBNReLU
 
 __all__ = ["Stem", "Head", "DcnasNetwork", "DcnasSupernet", "grid", "used_cells", "kept_sources", "has_inputs_choice",
@@ -208,24 +209,15 @@ class DcnasSupernet(Supernet):
         return [(sample, score) for score, sample in kbest(factors, top_k)]
 
     def mixing_for(self, sample: Mapping[str, Any]) -> dict[str, Tensor]:
-        ops = self.spec.ops
-        zero = ops.index("zero") if "zero" in ops else None
         device = next(self.parameters()).device
-        mixing = {}
+        chosen = [(edge_key(*cell, i, sample[input_label(*cell, i)][0]), sample[op_label(*cell, i)])
+                  for cell in self.grid for i in range(1, self.spec.nodes + 1)]
+        edges = [c.key for c in self._choices if not c.key.endswith("/inputs")]
+        mixing = selection_mixing(edges, self.spec.ops, chosen, device)
         for c in self._choices:
-            w = torch.zeros(len(c.candidates), device=device)
             if c.key.endswith("/inputs"):
-                w[sample[c.key]] = 1.0
-            elif zero is not None:
-                w[zero] = 1.0
-            mixing[c.key] = w
-        for cell in self.grid:
-            for i in range(1, self.spec.nodes + 1):
-                (j,) = sample[input_label(*cell, i)]
-                w = mixing[edge_key(*cell, i, j)]
-                if zero is not None:
-                    w[zero] = 0.0
-                w[ops.index(sample[op_label(*cell, i)])] = 1.0
+                mixing[c.key] = torch.zeros(len(c.candidates), device=device)
+                mixing[c.key][sample[c.key]] = 1.0
         return mixing
 
     def extract(self, sample: Mapping[str, Any]) -> DcnasNetwork:

@@ -27,7 +27,7 @@ from gasnas_plugins.spaces.gas.network import CellPlan, Stem, make_head, plan_ce
 from gasnas_plugins.spaces.gas.ops import make_op
 from gasnas_plugins.spaces.gas.options import GasSpaceOptions, GasSpec, resolve
 
-__all__ = ["GasModelSpace"]
+__all__ = ["CellOutput", "GasModelSpace"]
 
 
 class _Inputs(nn.Module):
@@ -42,8 +42,9 @@ class _Inputs(nn.Module):
         return [self.pre0(inputs[0]), self.pre1(inputs[1])]
 
 
-class _Output(nn.Module):
-    """A GAS cell's projection as an NNI Cell postprocessor: concatenated nodes -> 1x1 conv-BN-ReLU."""
+class CellOutput(nn.Module):
+    """A cell's projection as an NNI Cell postprocessor: concatenated nodes -> 1x1 conv-BN-ReLU (the gas and dcnas
+    cells end alike)."""
 
     def __init__(self, nodes: int, channels: int) -> None:
         super().__init__()
@@ -73,7 +74,7 @@ class GasModelSpace(ModelSpace):
         self.cells = nn.ModuleList(
             Cell({op: partial(_op, op, p.channels, p.reduction) for op in ops}, num_nodes=self.spec.nodes,
                  num_ops_per_node=2, num_predecessors=2, merge_op="all", preprocessor=_Inputs(p),
-                 postprocessor=_Output(self.spec.nodes, p.channels), label=f"cell{p.index}")
+                 postprocessor=CellOutput(self.spec.nodes, p.channels), label=f"cell{p.index}")
             for p in plans)
         self.head = make_head(self.spec, plans[-1].channels, num_classes)
 

@@ -20,7 +20,8 @@ from gasnas_plugins.spaces.gas.cells import FixedCell, SearchCell, edge_key, inp
 from gasnas_plugins.spaces.gas.ops import ConvBNReLU, SepConv
 from gasnas_plugins.spaces.gas.options import GasSpec
 
-__all__ = ["Stem", "ASPPHead", "SimpleHead", "GasNetwork", "GasSupernet", "CellPlan", "plan_cells", "Genotype"]
+__all__ = ["Stem", "ASPPHead", "SimpleHead", "GasNetwork", "GasSupernet", "CellPlan", "plan_cells", "Genotype",
+           "selection_mixing"]
 
 #: per cell, per node: two (operation, input index) pairs
 Genotype = list[list[list[tuple[str, int]]]]
@@ -227,28 +228,30 @@ class GasSupernet(_Backbone, Supernet):
         return net
 
     def mixing_for(self, sample: Mapping[str, Any]) -> dict[str, Tensor]:
-        ops = self.spec.ops
-        zero = ops.index("zero") if "zero" in ops else None
-        device = next(self.parameters()).device
-        mixing = {}
-        for c in self._choices:
-            w = torch.zeros(len(ops), device=device)
-            if zero is not None:
-                w[zero] = 1.0
-            mixing[c.key] = w
-        for k in range(self.spec.cells):
-            for i in range(2, self.spec.nodes + 2):
-                chosen = {}
-                for slot in (0, 1):
-                    (src,) = sample[input_label(k, i, slot)]
-                    chosen.setdefault(src, []).append(ops.index(sample[op_label(k, i, slot)]))
-                for src, op_indices in chosen.items():
-                    w = mixing[edge_key(k, i, src)]
-                    if zero is not None:
-                        w[zero] = 0.0
-                    for o in op_indices:
-                        w[o] += 1.0
-        return mixing
+        chosen = [(edge_key(k, i, sample[input_label(k, i, slot)][0]), sample[op_label(k, i, slot)])
+                  for k in range(self.spec.cells) for i in range(2, self.spec.nodes + 2) for slot in (0, 1)]
+        return selection_mixing([c.key for c in self._choices], self.spec.ops, chosen,
+                                next(self.parameters()).device)
+
+
+def selection_mixing(keys: Sequence[str], ops: Sequence[str], chosen: Sequence[tuple[str, str]],
+                     device: torch.device) -> dict[str, Tensor]:
+    """Mixing weights under which a supernet of mixed edges computes one network: per edge key a weight per
+    operation, 1 for each ``(edge key, operation)`` chosen (added up when an edge is chosen twice), every other
+    edge off (its ``zero`` operation when the set has one, else all weights 0). The gas and dcnas spaces share it."""
+    zero = ops.index("zero") if "zero" in ops else None
+    mixing = {}
+    for key in keys:
+        w = torch.zeros(len(ops), device=device)
+        if zero is not None:
+            w[zero] = 1.0
+        mixing[key] = w
+    for key, op in chosen:
+        w = mixing[key]
+        if zero is not None:
+            w[zero] = 0.0
+        w[ops.index(op)] += 1.0
+    return mixing
 
 
 def genotype_of(spec: GasSpec, sample: Mapping[str, Any]) -> Genotype:
