@@ -10,6 +10,7 @@ in one run.
     python benchmarks/dcnas_memory.py                                  # 256x512, batch 2, CPU (minutes)
     python benchmarks/dcnas_memory.py --device cuda --size 512x1024    # a GPU
     python benchmarks/dcnas_memory.py --quick                          # 64x128, 2 paper layers: a smoke run
+    python benchmarks/dcnas_memory.py --memory-limit 8                 # each case within 8 GiB of address space
 
 Cases: ``dcnas-tiny`` and ``dcnas-paper``'s widths (``--paper-layers`` of its 12 layers), each dense
 (``sample_paths: 0, channel_fraction: 1``) and sampled (``--paths`` paths per cell, ``--fraction`` of the
@@ -29,31 +30,16 @@ def measure(params: dict, batch: int, size: tuple[int, int], steps: int, device:
     import resource
 
     import torch
-    import torch.nn.functional as F
 
     from gasnas.options import parse_options
     from gasnas_plugins.spaces.dcnas.options import DcnasSpaceOptions
     from gasnas_plugins.spaces.dcnas.space import DcnasSearchSpace
+    from search_step import search_step
 
     torch.manual_seed(0)
     space = DcnasSearchSpace(parse_options(DcnasSpaceOptions, params))
     supernet = space.build_supernet(19).to(device).train()
-    alphas = {c.key: torch.zeros(len(c.candidates), device=device, requires_grad=True)
-              for c in supernet.relaxed_choices()}
-    opt = torch.optim.SGD(supernet.parameters(), lr=0.01, momentum=0.9)
-    arch_opt = torch.optim.Adam(alphas.values(), lr=3e-4)
-    x = torch.randn(batch, 3, *size, device=device)
-    y = torch.randint(0, 19, (batch, *size), device=device)
-
-    def step() -> None:
-        mixing = {k: F.softmax(v, dim=0) for k, v in alphas.items()}
-        arch_opt.zero_grad()
-        F.cross_entropy(supernet(x, mixing), y).backward(inputs=list(alphas.values()))
-        arch_opt.step()
-        mixing = {k: v.detach() for k, v in mixing.items()}
-        opt.zero_grad()
-        F.cross_entropy(supernet(x, mixing), y).backward()
-        opt.step()
+    step, _ = search_step(supernet, batch, size, device)
 
     cuda = device.startswith("cuda")
     params_m = sum(p.numel() for p in supernet.parameters()) / 1e6
@@ -70,7 +56,9 @@ def measure(params: dict, batch: int, size: tuple[int, int], steps: int, device:
             if cuda:
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - start)
-    except torch.OutOfMemoryError:
+    except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
+        if isinstance(exc, RuntimeError) and "allocate memory" not in str(exc):  # the CPU allocator's refusal
+            raise
         peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else float("nan")
         return {"oom": True, "peak_mib": peak, "base_mib": base, "params_m": params_m}
     times.sort()
@@ -92,9 +80,13 @@ def _current_mib(cuda: bool) -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def run_case(params: dict, batch: int, size: tuple[int, int], steps: int, device: str) -> dict:
-    """Run :func:`measure` in a fresh process (so peak memory is this case's own)."""
-    code = (f"import json, sys; sys.path.insert(0, {repr(sys.path[0])}); from dcnas_memory import measure; "
+def run_case(params: dict, batch: int, size: tuple[int, int], steps: int, device: str,
+             limit_gib: float | None = None) -> dict:
+    """Run :func:`measure` in a fresh process (so peak memory is this case's own), its address space capped at
+    ``limit_gib`` when given (on the CPU: a memory budget that a case exceeding it meets as "out of memory")."""
+    cap = "" if limit_gib is None else \
+        f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({int(limit_gib * 2**30)},) * 2); "
+    code = (f"{cap}import json, sys; sys.path.insert(0, {repr(sys.path[0])}); from dcnas_memory import measure; "
             f"print(json.dumps(measure({params!r}, {batch}, {tuple(size)!r}, {steps}, {device!r})))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if out.returncode != 0:  # killed for memory on the CPU, or an error: say which
@@ -129,6 +121,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--paths", type=int, default=4, help="sample_paths of the sampled cases")
     parser.add_argument("--fraction", type=float, default=0.25, help="channel_fraction of the sampled cases")
     parser.add_argument("--only", choices=["tiny", "paper"], help="run one of the two spaces")
+    parser.add_argument("--memory-limit", type=float, metavar="GIB",
+                        help="cap each case's address space (CPU): what does not fit is reported out of memory")
     parser.add_argument("--json", help="write the figures to this file")
     parser.add_argument("--quick", action="store_true", help="64x128, batch 1, 2 paper layers, 1 step: a smoke run")
     args = parser.parse_args(argv)
@@ -136,13 +130,14 @@ def main(argv: list[str] | None = None) -> dict:
         args.size, args.batch, args.paper_layers, args.steps = "64x128", 1, 2, 1
     size = tuple(int(v) for v in args.size.lower().split("x"))
     results: dict = {"device": args.device, "size": list(size), "batch": args.batch, "paths": args.paths,
-                     "fraction": args.fraction, "spaces": {}}
+                     "fraction": args.fraction, "memory_limit_gib": args.memory_limit, "spaces": {}}
     print(f"device {args.device}, {size[0]}x{size[1]}, batch {args.batch}; sampled: {args.paths} paths per cell, "
           f"channel fraction {args.fraction}", flush=True)
     for name, pair in cases(args.paper_layers, args.paths, args.fraction).items():
         if args.only and not name.startswith(f"dcnas-{args.only}"):
             continue
-        dense, sampled = (run_case(pair[k], args.batch, size, args.steps, args.device) for k in ("dense", "sampled"))
+        dense, sampled = (run_case(pair[k], args.batch, size, args.steps, args.device, args.memory_limit)
+                          for k in ("dense", "sampled"))
         entry = {"dense": dense, "sampled": sampled}
         line = f"{name}: dense {_cell(dense)}; sampled {_cell(sampled)}"
         if "step_s" in dense and "step_s" in sampled:

@@ -27,34 +27,19 @@ def _rank(rank: int, world: int, port: int, batch: int, threads: int, steps: int
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
     import torch
-    import torch.nn.functional as F
 
     from gasnas.distributed import setup, shutdown
     from gasnas.options import parse_options
     from gasnas_plugins.spaces.gas.options import GasSpaceOptions
     from gasnas_plugins.spaces.gas.space import GasSearchSpace
+    from search_step import search_step
 
     torch.set_num_threads(threads)
     dist = setup()
     torch.manual_seed(0)
     supernet = GasSearchSpace(parse_options(GasSpaceOptions, {})).build_supernet(19)
-    model = dist.wrap(supernet)
-    alphas = {c.key: torch.zeros(len(c.candidates), requires_grad=True) for c in supernet.relaxed_choices()}
-    opt = torch.optim.AdamW(supernet.parameters(), lr=3e-3)
-    arch_opt = torch.optim.Adam(alphas.values(), lr=3e-4)
-    x = torch.randn(batch, 3, *SIZE)
-    y = torch.randint(0, 19, (batch, *SIZE))
-
-    def step() -> None:
-        mixing = {k: F.softmax(v, dim=0) for k, v in alphas.items()}
-        arch_opt.zero_grad()
-        F.cross_entropy(supernet(x, mixing), y).backward(inputs=list(alphas.values()))
-        dist.all_reduce_mean(a.grad for a in alphas.values())
-        arch_opt.step()
-        mixing = {k: v.detach() for k, v in mixing.items()}
-        opt.zero_grad()
-        F.cross_entropy(model(x, mixing), y).backward()
-        opt.step()
+    step, _ = search_step(supernet, batch, SIZE, model=dist.wrap(supernet), sync=dist.all_reduce_mean,
+                          optimizer=lambda p: torch.optim.AdamW(p, lr=3e-3))
 
     step()  # warm-up
     times = []

@@ -25,11 +25,43 @@ CELLS = [3, 5, 8, 12]
 SIZES = [(64, 128), (128, 256), (256, 512)]
 
 
+def search_step(supernet, batch: int, size: tuple[int, int], device: str = "cpu", *, model=None, sync=None,
+                optimizer=None):
+    """The ``differentiable`` strategy's search step on ``supernet``, on a fixed random batch with 19-way labels:
+    an architecture step (softmax mixing, gradients to the architecture only, averaged across ranks by ``sync``
+    when given) then a weight step through ``model`` (default: the supernet itself; a distributed wrapper of it),
+    by ``optimizer`` (a factory of the weights' optimizer; default SGD with momentum). Returns the step and the
+    architecture parameters. The gas, dcnas and distributed benchmarks share it."""
+    import torch
+    import torch.nn.functional as F
+
+    alphas = {c.key: torch.zeros(len(c.candidates), device=device, requires_grad=True)
+              for c in supernet.relaxed_choices()}
+    opt = (optimizer or (lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9)))(supernet.parameters())
+    arch_opt = torch.optim.Adam(alphas.values(), lr=3e-4)
+    x = torch.randn(batch, 3, *size, device=device)
+    y = torch.randint(0, 19, (batch, *size), device=device)
+    model = model or supernet
+
+    def step() -> None:
+        mixing = {k: F.softmax(v, dim=0) for k, v in alphas.items()}
+        arch_opt.zero_grad()
+        F.cross_entropy(supernet(x, mixing), y).backward(inputs=list(alphas.values()))
+        if sync is not None:
+            sync([a.grad for a in alphas.values()])
+        arch_opt.step()
+        mixing = {k: v.detach() for k, v in mixing.items()}
+        opt.zero_grad()
+        F.cross_entropy(model(x, mixing), y).backward()
+        opt.step()
+
+    return step, alphas
+
+
 def measure(params: dict, batch: int, size: tuple[int, int], steps: int, device: str) -> dict:
     import resource
 
     import torch
-    import torch.nn.functional as F
 
     from gasnas.options import parse_options
     from gasnas_plugins.spaces.gas.options import GasSpaceOptions
@@ -37,23 +69,7 @@ def measure(params: dict, batch: int, size: tuple[int, int], steps: int, device:
 
     torch.manual_seed(0)
     space = GasSearchSpace(parse_options(GasSpaceOptions, params))
-    supernet = space.build_supernet(19).to(device)
-    alphas = {c.key: torch.zeros(len(c.candidates), device=device, requires_grad=True)
-              for c in supernet.relaxed_choices()}
-    opt = torch.optim.SGD(supernet.parameters(), lr=0.01, momentum=0.9)
-    arch_opt = torch.optim.Adam(alphas.values(), lr=3e-4)
-    x = torch.randn(batch, 3, *size, device=device)
-    y = torch.randint(0, 19, (batch, *size), device=device)
-
-    def step() -> None:
-        mixing = {k: F.softmax(v, dim=0) for k, v in alphas.items()}
-        arch_opt.zero_grad()
-        F.cross_entropy(supernet(x, mixing), y).backward(inputs=list(alphas.values()))
-        arch_opt.step()
-        mixing = {k: v.detach() for k, v in mixing.items()}
-        opt.zero_grad()
-        F.cross_entropy(supernet(x, mixing), y).backward()
-        opt.step()
+    step, alphas = search_step(space.build_supernet(19).to(device), batch, size, device)
 
     step()  # warm-up
     if device.startswith("cuda"):
