@@ -6,12 +6,13 @@ Takes the quickstart's architectures as ``gasnas latency check`` does (``gas-tin
 sample), exports each once, and measures every one twice in ONNX Runtime on one CPU thread -- the ground truth's
 "measured twice" -- in one run, so that every alternative meets the same machine:
 
-- **blocked** calls, as the estimators time (a fresh session per measurement, ``warmup`` untimed calls, then
-  ``repeats`` timed calls), once free and once pinned to ``--core`` (``os.sched_setaffinity``): four rounds
-  (first and second measurement x free and pinned), each over the architectures in a fresh random order, the
-  rounds themselves alternating;
-- **interleaved** calls: one session per architecture, then ``repeats`` sweeps of one call each over all of them
-  in a fresh order, so every architecture's calls are spread over the whole round (twice: first and second).
+- **blocked** calls, as the estimators time with ``calls: blocked`` (a fresh session per measurement, ``warmup``
+  untimed calls, then ``repeats`` timed calls), once free and once pinned to ``--core``
+  (``os.sched_setaffinity``): four rounds (first and second measurement x free and pinned), each over the
+  architectures in a fresh random order, the rounds themselves alternating;
+- **interleaved** calls (``calls: interleaved``, the estimators' default): one session per architecture, then
+  ``repeats`` sweeps of one call each over all of them in a fresh order, so every architecture's calls are spread
+  over the whole round (twice: first and second).
 
 Every timed call is read by the wall clock and the thread's CPU time at once, so each measurement yields every
 statistic (min, p10, p25, median, mean) of both clocks. For each alternative the table gives the measured-twice
@@ -28,7 +29,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 CLOCKS = ("wall", "thread")
@@ -75,7 +76,8 @@ def quickstart(n: int, seed: int):
 
 def blocked_round(models: Sequence[bytes], shape, order: Sequence[int], warmup: int, repeats: int,
                   core: int | None) -> list[dict[str, tuple[float, ...]]]:
-    """Each model timed as the estimators time it, in ``order``; the calls by clock, in the models' order."""
+    """Each model timed alone (the estimators' ``calls: blocked``), in ``order``; the calls by clock, in the
+    models' order."""
     from gasnas.runtime.timing import time_onnxruntime
 
     out: list[dict] = [{}] * len(models)
@@ -87,26 +89,13 @@ def blocked_round(models: Sequence[bytes], shape, order: Sequence[int], warmup: 
 
 def interleaved_round(models: Sequence[bytes], shape, rng: random.Random, warmup: int,
                       repeats: int) -> list[dict[str, tuple[float, ...]]]:
-    """One session per model; ``repeats`` sweeps of one call each over all models in a fresh order."""
-    import numpy as np
+    """One session per model; ``repeats`` sweeps of one call each over all models in a fresh order (as the
+    estimators' ``calls: interleaved`` time them)."""
+    from gasnas.runtime.timing import time_onnxruntime_many
 
-    from gasnas.runtime.timing import ort_session, read_cpu
-
-    sessions = [ort_session(m, "cpu", threads=1)[0] for m in models]
-    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    calls: list[Callable[[], object]] = [
-        (lambda s=s: s.run(None, {s.get_inputs()[0].name: x})) for s in sessions]
-    for call in calls:
-        for _ in range(warmup):
-            call()
-    out: list[dict[str, list[float]]] = [{} for _ in models]
-    order = list(range(len(models)))
-    for _ in range(repeats):
-        rng.shuffle(order)
-        for i in order:
-            for clock, ms in read_cpu(calls[i]).items():
-                out[i].setdefault(clock, []).append(ms)
-    return [{c: tuple(v) for c, v in calls_of.items()} for calls_of in out]
+    timings = time_onnxruntime_many(models, [shape] * len(models), warmup=warmup, repeats=repeats, threads=1,
+                                    seed=rng.randrange(2**32))
+    return [dict(timing.samples) for timing in timings]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         ["calls", "clock", "statistic", "mean ms", "MAPE", "within 10%", "tau"],
         [(r["alternative"], r["clock"], r["statistic"], f"{r['mean_ms']:.3f}", f"{r['mape']:.2f}%",
           f"{100 * r['within_10']:.0f}%", f"{r['kendall_tau']:.3f}") for r in rows],
-        caption=f"calls: blocked as the estimators time, pinned (blocked on one core) or interleaved; "
+        caption=f"calls: blocked (each alone), pinned (blocked on one core) or interleaved (the estimators' default); "
                 f"best first; the ground truth's target: >= 95% within +-10% and tau >= 0.95; {seconds:.0f} s; "
                 f"load average before: {load:.2f}, after: {os.getloadavg()[0]:.2f}"))
     if args.json:

@@ -79,8 +79,9 @@ _DOOR: dict[str, tuple[str, ...]] = {
     "gasnas.reporting": ("Reporter", "LogReporter", "NullReporter", "ProgressTask"),
     "gasnas.console": ("console", "err_console", "RichReporter", "table", "fmt", "warning_rows"),
     "gasnas.runtime.export": ("export_onnx",),
-    "gasnas.runtime.timing": ("Timing", "time_torch", "time_onnxruntime", "torch_threads", "ort_session",
-                              "summarize", "statistic_of", "resolve_clock"),
+    "gasnas.runtime.timing": ("Timing", "time_torch", "time_onnxruntime", "time_torch_many", "time_onnxruntime_many",
+                              "time_interleaved", "torch_threads", "ort_session", "summarize", "statistic_of",
+                              "resolve_clock"),
     "gasnas.runtime.providers": ("choose_providers", "ProviderChoice"),
     "gasnas.runtime.macs": ("count_macs: count", "MacCounter", "Counts"),
 }

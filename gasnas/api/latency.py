@@ -216,6 +216,18 @@ class LatencyEstimator(ABC):
     def estimate(self, space: SearchSpace, sample: Mapping[str, Any], input_shape: tuple[int, ...]) -> float:
         """The latency of the network of ``sample``, in :attr:`unit`."""
 
+    def estimate_many(self, space: SearchSpace, samples: Sequence[Mapping[str, Any]], input_shape: tuple[int, ...],
+                      advance: Callable[[], object] | None = None) -> list[float]:
+        """The latencies of the networks of ``samples``, in their order, calling ``advance`` after each (a
+        progress bar's). One :meth:`estimate` after another by default; an estimator that times whole networks may
+        time them together."""
+        out = []
+        for sample in samples:
+            out.append(self.estimate(space, sample, input_shape))
+            if advance is not None:
+                advance()
+        return out
+
     def expected(self, space: SearchSpace, input_shape: tuple[int, ...]) -> ExpectedLatency | None:
         """A differentiable expected-latency module over the space's relaxed choices, or ``None`` if this
         estimator cannot give one (it times whole networks)."""

@@ -8,7 +8,9 @@ the logic the GPU path runs. It registers nothing and knows no concrete componen
 - :mod:`gasnas.runtime.providers`: :func:`~gasnas.runtime.providers.choose_providers`, the execution providers
   that really load here.
 - :mod:`gasnas.runtime.timing`: :func:`~gasnas.runtime.timing.time_torch`,
-  :func:`~gasnas.runtime.timing.time_onnxruntime`, :func:`~gasnas.runtime.timing.ort_session`.
+  :func:`~gasnas.runtime.timing.time_onnxruntime`, their interleaved batch versions
+  :func:`~gasnas.runtime.timing.time_torch_many` and :func:`~gasnas.runtime.timing.time_onnxruntime_many`
+  (on :func:`~gasnas.runtime.timing.time_interleaved`), :func:`~gasnas.runtime.timing.ort_session`.
 - :mod:`gasnas.runtime.macs`: :func:`~gasnas.runtime.macs.count`, MACs and parameters of the inference path.
 
 Importing this package imports nothing heavy; each module imports torch (or onnxruntime) when it is imported.

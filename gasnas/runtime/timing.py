@@ -9,12 +9,17 @@ thread computes on the CPU, else the wall clock -- the latency estimators' defau
 computes on the calling thread, so its CPU time is the latency without the time other processes of a shared
 machine took the core away. Optionally the calling thread is pinned to one core for the measurement (``core``).
 On CUDA torch is timed with CUDA events.
+
+Several networks can be timed together, interleaved (:func:`time_onnxruntime_many`, :func:`time_torch_many`,
+built on :func:`time_interleaved`): one session per network, then ``repeats`` sweeps of one call each over all of
+them in a fresh random order, so that a drift of the machine's speed meets every network alike.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import random
 import statistics
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -27,8 +32,9 @@ from torch import nn
 from gasnas.runtime.export import _shapes
 from gasnas.runtime.providers import ProviderChoice, choose_providers
 
-__all__ = ["Timing", "summarize", "time_torch", "time_onnxruntime", "torch_threads", "ort_session", "SPREAD_WARNING",
-           "STATISTICS", "CLOCKS", "statistic_of", "resolve_clock", "pinned", "read_cpu"]
+__all__ = ["Timing", "summarize", "time_torch", "time_onnxruntime", "time_torch_many", "time_onnxruntime_many",
+           "time_interleaved", "torch_threads", "ort_session", "SPREAD_WARNING", "STATISTICS", "CLOCKS",
+           "statistic_of", "resolve_clock", "pinned", "read_cpu"]
 
 #: the slowest timed call at this many times the fastest or more: the measurement is flagged as unsteady
 SPREAD_WARNING = 3.0
@@ -201,15 +207,27 @@ def torch_threads(threads: int | None) -> Iterator[int]:
         torch.set_num_threads(before)
 
 
-def _run(fn: Callable[[], object], warmup: int, repeats: int,
-         read: Callable[[Callable[[], object]], dict[str, float]]) -> dict[str, list[float]]:
-    """``warmup`` untimed calls, then ``repeats`` calls each read by ``read`` (ms by clock)."""
-    for _ in range(warmup):
-        fn()
-    out: dict[str, list[float]] = {}
+def time_interleaved(calls: Sequence[Callable[[], object]], *, warmup: int, repeats: int,
+                     read: Callable[[Callable[[], object]], dict[str, float]], seed: int = 0
+                     ) -> list[dict[str, list[float]]]:
+    """Time ``calls`` together: each warmed by ``warmup`` untimed calls, then ``repeats`` sweeps over all of them,
+    each sweep in a fresh random order (seeded by ``seed``), each call read once per sweep by ``read`` (ms by
+    clock). Per call, its readings by clock, in ``calls``' order.
+
+    A machine whose speed drifts over seconds slows the calls of one sweep alike, so the calls stay comparable;
+    timed one after another, each would meet its own speed. One call alone is the plain ``warmup``, ``repeats``.
+    """
+    for call in calls:
+        for _ in range(warmup):
+            call()
+    out: list[dict[str, list[float]]] = [{} for _ in calls]
+    order = list(range(len(calls)))
+    rng = random.Random(seed)
     for _ in range(repeats):
-        for name, ms in read(fn).items():
-            out.setdefault(name, []).append(ms)
+        rng.shuffle(order)
+        for i in order:
+            for name, ms in read(calls[i]).items():
+                out[i].setdefault(name, []).append(ms)
     return out
 
 
@@ -262,32 +280,80 @@ def _summarize_cpu(samples: dict[str, list[float]], clock: str, statistic: str, 
     return summarize(samples, clock=clock, statistic=statistic, runtime=runtime, **how)
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """One network ready to be timed: its call, the reader of one call, and how it runs (for its Timing)."""
+
+    call: Callable[[], object]
+    read: Callable[[Callable[[], object]], dict[str, float]]
+    runtime: str
+    clock: str
+    how: Mapping[str, object]
+
+
+def _time_prepared(prepared: Sequence[_Prepared], *, warmup: int, repeats: int, statistic: str, core: int | None,
+                   seed: int) -> list[Timing]:
+    """``prepared`` timed interleaved (one network alone: ``warmup`` calls, then ``repeats`` timed calls), each
+    summarised by its clock, pinned to ``core`` on CPU."""
+    if not prepared:
+        return []
+    reads = {p.read for p in prepared}
+    if len(reads) > 1:
+        from gasnas.errors import LatencyError
+
+        raise LatencyError("the networks to time together run on different devices or providers "
+                           f"({', '.join(sorted({str(p.how.get('provider')) for p in prepared}))}); time them apart")
+    read = reads.pop()
+    with pinned(core) if read is read_cpu else contextlib.nullcontext():
+        samples = time_interleaved([p.call for p in prepared], warmup=warmup, repeats=repeats, read=read, seed=seed)
+    return [_summarize_cpu(s, p.clock, statistic, p.runtime, warmup=warmup, **p.how)
+            for p, s in zip(prepared, samples)]
+
+
+def _paired(models: Sequence, input_shapes: Sequence) -> None:
+    if len(models) != len(input_shapes):
+        raise ValueError(f"{len(models)} networks but {len(input_shapes)} input shapes: give one shape per network")
+
+
+def _torch_call(model: nn.Module, input_shape: tuple[int, ...] | Sequence[tuple[int, ...]], dev: torch.device,
+                torch_dtype: torch.dtype, clock: str, threads: int) -> _Prepared:
+    model = model.eval().to(dev, torch_dtype)
+    shapes = _shapes(input_shape)
+    xs = [torch.randn(*shape, device=dev, dtype=torch_dtype) for shape in shapes]
+    return _Prepared(lambda: model(*xs), _cuda_events if dev.type == "cuda" else read_cpu, "torch",
+                     resolve_clock(clock, str(dev), threads),
+                     dict(device=str(dev), threads=threads, provider="eager", batch=shapes[0][0]))
+
+
 @torch.no_grad()
-def time_torch(model: nn.Module, input_shape: tuple[int, ...] | Sequence[tuple[int, ...]], *, device: str = "cpu",
-               dtype: str = "fp32", warmup: int = 10, repeats: int = 50, threads: int | None = None,
-               statistic: str = "median", clock: str = "wall", core: int | None = None) -> Timing:
-    """The latency of ``model`` in PyTorch eager mode (CUDA events on a GPU; on CPU ``clock``, pinned to ``core``
-    when given), as ``statistic`` of ``repeats`` calls."""
+def time_torch_many(models: Sequence[nn.Module], input_shapes: Sequence[tuple[int, ...] | Sequence[tuple[int, ...]]],
+                    *, device: str = "cpu", dtype: str = "fp32", warmup: int = 10, repeats: int = 50,
+                    threads: int | None = None, statistic: str = "median", clock: str = "wall",
+                    core: int | None = None, seed: int = 0) -> list[Timing]:
+    """The latencies of ``models`` (one input shape each) in PyTorch eager mode, timed interleaved
+    (:func:`time_interleaved`; CUDA events on a GPU), as :func:`time_torch` times one."""
+    _paired(models, input_shapes)
     dev = torch.device(device)
     torch_dtype = {"fp32": torch.float32, "fp16": torch.float16}[dtype]
     if dtype == "fp16" and dev.type != "cuda":
         from gasnas.errors import LatencyError
 
         raise LatencyError("fp16 timing needs a CUDA device; use --dtype fp32 on CPU")
-    model = model.eval().to(dev, torch_dtype)
-    shapes = _shapes(input_shape)
-    xs = [torch.randn(*shape, device=dev, dtype=torch_dtype) for shape in shapes]
     statistic_of([0.0], statistic)
     with torch_threads(threads) as n:
-        chosen = resolve_clock(clock, str(dev), n)
+        prepared = [_torch_call(m, shape, dev, torch_dtype, clock, n) for m, shape in zip(models, input_shapes)]
         if dev.type == "cuda":
             torch.cuda.synchronize()
-            samples = _run(lambda: model(*xs), warmup, repeats, _cuda_events)
-        else:
-            with pinned(core):
-                samples = _run(lambda: model(*xs), warmup, repeats, read_cpu)
-    return _summarize_cpu(samples, chosen, statistic, "torch", warmup=warmup, device=str(dev), threads=n,
-                          provider="eager", batch=shapes[0][0])
+        return _time_prepared(prepared, warmup=warmup, repeats=repeats, statistic=statistic, core=core, seed=seed)
+
+
+def time_torch(model: nn.Module, input_shape: tuple[int, ...] | Sequence[tuple[int, ...]], *, device: str = "cpu",
+               dtype: str = "fp32", warmup: int = 10, repeats: int = 50, threads: int | None = None,
+               statistic: str = "median", clock: str = "wall", core: int | None = None) -> Timing:
+    """The latency of ``model`` in PyTorch eager mode (CUDA events on a GPU; on CPU ``clock``, pinned to ``core``
+    when given), as ``statistic`` of ``repeats`` calls after ``warmup`` untimed ones."""
+    return time_torch_many([model], [input_shape], device=device, dtype=dtype, warmup=warmup, repeats=repeats,
+                           threads=threads, statistic=statistic, clock=clock, core=core)[0]
 
 
 def ort_session(onnx_model: bytes, device: str = "cpu", *, threads: int | None = None,
@@ -307,43 +373,59 @@ def ort_session(onnx_model: bytes, device: str = "cpu", *, threads: int | None =
     return session, providers
 
 
+def _ort_call(onnx_model: bytes, input_shape: tuple[int, ...] | Sequence[tuple[int, ...]], *, device: str,
+              dtype: str, threads: int | None, providers: ProviderChoice | None, clock: str) -> _Prepared:
+    session, chosen = ort_session(onnx_model, device, threads=threads, providers=providers)
+    np_dtype = {"fp32": np.float32, "fp16": np.float16}[dtype]
+    rng = np.random.default_rng(0)
+    shapes = _shapes(input_shape)
+    feeds = {i.name: rng.standard_normal(shape).astype(np_dtype) for i, shape in zip(session.get_inputs(), shapes)}
+    used = session.get_providers()[0]
+    threads_used = threads or int(session.get_session_options().intra_op_num_threads) or torch.get_num_threads()
+    on_cpu = used.startswith("CPU")
+    how = dict(device=device, threads=threads_used, provider=used if not chosen.skipped else chosen.describe(),
+               batch=shapes[0][0])
+    clock_used = resolve_clock(clock, "cpu" if on_cpu else device, threads_used)
+    if on_cpu:
+        return _Prepared(lambda: session.run(None, feeds), read_cpu, "onnxruntime", clock_used, how)
+    # GPU providers: bind I/O on the device so host copies are not what gets timed
+    import onnxruntime as ort
+
+    binding = session.io_binding()
+    index = int(device.split(":")[1]) if ":" in device else 0
+    for name, value in feeds.items():
+        binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(value, "cuda", index))
+    for out in session.get_outputs():
+        binding.bind_output(out.name, "cuda")
+    return _Prepared(lambda: session.run_with_iobinding(binding), _wall, "onnxruntime", clock_used, how)
+
+
+def time_onnxruntime_many(onnx_models: Sequence[bytes],
+                          input_shapes: Sequence[tuple[int, ...] | Sequence[tuple[int, ...]]], *,
+                          device: str = "cpu", dtype: str = "fp32", warmup: int = 10, repeats: int = 50,
+                          threads: int | None = None, providers: ProviderChoice | None = None,
+                          statistic: str = "median", clock: str = "wall", core: int | None = None,
+                          seed: int = 0) -> list[Timing]:
+    """The latencies of ONNX models (one input shape each) in ONNX Runtime, one session each, timed interleaved
+    (:func:`time_interleaved`), as :func:`time_onnxruntime` times one."""
+    _paired(onnx_models, input_shapes)
+    statistic_of([0.0], statistic)
+    prepared = [_ort_call(m, shape, device=device, dtype=dtype, threads=threads, providers=providers, clock=clock)
+                for m, shape in zip(onnx_models, input_shapes)]
+    return _time_prepared(prepared, warmup=warmup, repeats=repeats, statistic=statistic, core=core, seed=seed)
+
+
 def time_onnxruntime(onnx_model: bytes, input_shape: tuple[int, ...] | Sequence[tuple[int, ...]], *,
                      device: str = "cpu",
                      dtype: str = "fp32", warmup: int = 10, repeats: int = 50, threads: int | None = None,
                      providers: ProviderChoice | None = None, statistic: str = "median", clock: str = "wall",
                      core: int | None = None) -> Timing:
     """The latency of an ONNX model in ONNX Runtime with the best provider that loads for ``device``, as
-    ``statistic`` of ``repeats`` calls (on CPU read by ``clock``, pinned to ``core`` when given)."""
-    statistic_of([0.0], statistic)
-    session, chosen = ort_session(onnx_model, device, threads=threads, providers=providers)
-    np_dtype = {"fp32": np.float32, "fp16": np.float16}[dtype]
-    rng = np.random.default_rng(0)
-    feeds = {i.name: rng.standard_normal(shape).astype(np_dtype)
-             for i, shape in zip(session.get_inputs(), _shapes(input_shape))}
-    used = session.get_providers()[0]
-    threads_used = threads or int(session.get_session_options().intra_op_num_threads) or torch.get_num_threads()
-    on_cpu = used.startswith("CPU")
-    clock_used = resolve_clock(clock, "cpu" if on_cpu else device, threads_used)
-    if on_cpu:
-        with pinned(core):
-            samples = _run(lambda: session.run(None, feeds), warmup, repeats, read_cpu)
-    else:  # GPU providers: bind I/O on the device so host copies are not what gets timed
-        import onnxruntime as ort
-
-        binding = session.io_binding()
-        index = int(device.split(":")[1]) if ":" in device else 0
-        for name, value in feeds.items():
-            binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(value, "cuda", index))
-        for out in session.get_outputs():
-            binding.bind_output(out.name, "cuda")
-
-        def call() -> None:
-            session.run_with_iobinding(binding)
-
-        samples = _run(call, warmup, repeats, _wall)
-    return _summarize_cpu(samples, clock_used, statistic, "onnxruntime", warmup=warmup, device=device,
-                          threads=threads_used, provider=used if not chosen.skipped else chosen.describe(),
-                          batch=_shapes(input_shape)[0][0])
+    ``statistic`` of ``repeats`` calls after ``warmup`` untimed ones (on CPU read by ``clock``, pinned to ``core``
+    when given)."""
+    return time_onnxruntime_many([onnx_model], [input_shape], device=device, dtype=dtype, warmup=warmup,
+                                 repeats=repeats, threads=threads, providers=providers, statistic=statistic,
+                                 clock=clock, core=core)[0]
 
 
 def median_ms(samples: list[float]) -> float:

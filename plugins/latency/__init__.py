@@ -18,6 +18,11 @@ SAMPLERS = ("spread", "diverse", "uniform")
 #: ``benchmarks/latency_statistics.py``, docs/latency.md).
 DEFAULT_STATISTIC = "min"
 
+#: How the latency estimators call the networks (blocks) they time by default (see ``TimingOptions.calls``; ours,
+#: chosen with ``benchmarks/latency_statistics.py``, docs/latency.md: interleaved calls repeat where blocked ones
+#: do not on a machine whose speed drifts over seconds).
+DEFAULT_CALLS = "interleaved"
+
 
 @dataclass(frozen=True)
 class TimingOptions:
@@ -38,6 +43,11 @@ class TimingOptions:
                 "has its own clock; part of a table's key")
     core: int | None = option(None, "pin the measuring thread to this CPU core while timing (null: the OS "
                                     "schedules it)", ge=0, le=4096)
+    calls: Literal["blocked", "interleaved"] = option(
+        DEFAULT_CALLS, "how the networks (blocks) of a set are called: blocked (each alone, warm-up then its timed "
+                       "runs back to back) or interleaved (one session each, then one timed run of each per sweep, "
+                       "in a fresh random order; a drift of the machine's speed meets all alike); part of a table's "
+                       "key")
 
     def __post_init__(self) -> None:
         check_ranges(self)

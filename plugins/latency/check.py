@@ -37,8 +37,9 @@ __all__ = ["CheckRow", "CheckReport", "run_check", "chart_rows", "draw_scatter",
 
 log = logging.getLogger(__name__)
 
-#: what makes two timings measure the same quantity (warm-up and repeats only change how well)
-CONDITIONS = ("threads", "dtype", "statistic", "clock", "core")
+#: what makes two timings measure the same quantity (warm-up and repeats only change how well; interleaved calls
+#: meet caches other networks' calls have just used)
+CONDITIONS = ("threads", "dtype", "statistic", "clock", "core", "calls")
 
 
 @dataclass
@@ -85,7 +86,10 @@ def timing_conditions(estimator: LatencyEstimator) -> dict[str, Any] | None:
     options = getattr(estimator, "timing_options", None)
     if options is None:
         return None
-    return {k: v for k, v in options().items() if k in CONDITIONS}
+    how = dict(options())
+    if getattr(estimator.options, "calls", None) is not None:
+        how["calls"] = estimator.options.calls
+    return {k: v for k, v in how.items() if k in CONDITIONS}
 
 
 def unlike_conditions(name: str, estimator: LatencyEstimator, measure: LatencyEstimator) -> str | None:
@@ -104,13 +108,9 @@ def _progress(progress: Callable | None, total: int, text: str):
 
 def _measure(measure: LatencyEstimator, space: SearchSpace, samples: Sequence[Mapping[str, Any]],
              input_shape: tuple[int, ...], progress: Callable | None, text: str) -> list[float]:
-    out = []
     with _progress(progress, len(samples), text) as task:
-        for sample in samples:
-            out.append(float(measure.estimate(space, sample, input_shape)))
-            if task is not None:
-                task.advance()
-    return out
+        return [float(ms) for ms in measure.estimate_many(space, samples, input_shape,
+                                                          advance=task.advance if task is not None else None)]
 
 
 def measure_round(measure: LatencyEstimator, space: SearchSpace, samples: Sequence[Mapping[str, Any]],
@@ -219,7 +219,7 @@ def run_check(space: SearchSpace, input_shape: tuple[int, ...], estimators: Mapp
     for name, estimator in estimators.items():
         if not isinstance(estimator, BlockEstimator):
             rows.append(_row(name, "as is", estimator.unit,
-                             [estimator.estimate(space, s, input_shape) for s in evaluation_set], measured))
+                             estimator.estimate_many(space, evaluation_set, input_shape), measured))
             continue
         features = [estimator.group_costs(space, s, input_shape) for s in evaluation_set]
         rows.append(_row(name, "uncalibrated", estimator.unit, [sum(f.values()) for f in features], measured))

@@ -41,6 +41,7 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60]
 
 
-def describe_timing(statistic: str, clock: str) -> str:
-    """``"min of thread CPU time"`` -- how a latency was read, for reports."""
-    return f"{statistic} of {'thread CPU time' if clock == 'thread' else 'wall time'}"
+def describe_timing(statistic: str, clock: str, calls: str | None = None) -> str:
+    """``"min of thread CPU time, interleaved calls"`` -- how a latency was read, for reports."""
+    read = f"{statistic} of {'thread CPU time' if clock == 'thread' else 'wall time'}"
+    return f"{read}, {calls} calls" if calls else read

@@ -16,7 +16,8 @@ from typing import Any
 
 import torch
 
-from gasnas.api import LatencyError, choose_providers, export_onnx, resolve_clock, time_onnxruntime, time_torch
+from gasnas.api import (LatencyError, choose_providers, export_onnx, resolve_clock, time_onnxruntime_many,
+                        time_torch_many)
 from gasnas.api.latency import Calibration, LatencyEnv
 from gasnas.api.space import Block, CostTerm, SearchSpace
 from gasnas_plugins.latency import LUTOptions
@@ -30,6 +31,10 @@ log = logging.getLogger(__name__)
 
 #: largest leave-one-out error (percent) of an automatic calibration that is kept
 CALIBRATION_TOLERANCE = 10.0
+
+#: with ``calls: interleaved``, the missing blocks are timed this many together (one session each; the table is
+#: saved after each group), so that a large space does not hold hundreds of sessions at once
+BLOCKS_TOGETHER = 32
 
 
 def calibration_key(space: SearchSpace, input_shape: tuple[int, ...], num_classes: int) -> str:
@@ -56,7 +61,7 @@ class LookupTableEstimator(BlockEstimator):
                 runtime += f" {self.providers.primary}"
                 runtime_slug += "-" + self.providers.primary.removesuffix("ExecutionProvider").lower()
         self.clock = resolve_clock(o.clock, device, self.threads)
-        key = TableKey(device_name(device), runtime, o.dtype, self.threads, o.statistic, self.clock)
+        key = TableKey(device_name(device), runtime, o.dtype, self.threads, o.statistic, self.clock, o.calls)
         name = f"{slug(key.device)}-{runtime_slug}-{o.dtype}-t{self.threads}.json"
         path = Path(o.table) if o.table else self.env.cache_dir / "latency" / name
         self.table = LatencyTable.open(path, key, {"torch": torch.__version__, "runtime": key.runtime})
@@ -72,31 +77,47 @@ class LookupTableEstimator(BlockEstimator):
     def time_block(self, block: Block) -> float:
         """The ms of one block (the options' statistic and clock), run as the runtime runs it; a block that cannot
         be timed is a LatencyError."""
+        return self.time_blocks([block])[0]
+
+    def time_blocks(self, blocks: list[Block]) -> list[float]:
+        """The ms of ``blocks`` timed together, interleaved (one session each; see
+        :func:`~gasnas.runtime.timing.time_interleaved`), in their order; a block that cannot be timed is a
+        LatencyError naming it."""
         o = self.options
-        try:
-            module = block.factory().eval()
-        except Exception as exc:  # noqa: BLE001
-            raise LatencyError(f"cannot build block {block.signature}: {type(exc).__name__}: {exc}") from exc
+        modules = []
+        for block in blocks:
+            try:
+                modules.append(block.factory().eval())
+            except Exception as exc:  # noqa: BLE001
+                raise LatencyError(f"cannot build block {block.signature}: {type(exc).__name__}: {exc}") from exc
+        shapes = [block.input_shapes for block in blocks]
         try:
             if o.runtime == "onnxruntime":
-                onnx = export_onnx(module, block.input_shapes)
-                timing = time_onnxruntime(onnx, block.input_shapes, providers=self.providers,
-                                          **self.timing_options())
+                onnx = [export_onnx(module, shape) for module, shape in zip(modules, shapes)]
+                timings = time_onnxruntime_many(onnx, shapes, providers=self.providers, **self.timing_options())
             else:
-                timing = time_torch(module, block.input_shapes, **self.timing_options())
+                timings = time_torch_many(modules, shapes, **self.timing_options())
         except LatencyError:
             raise
         except Exception as exc:  # noqa: BLE001
-            raise LatencyError(f"{o.runtime} cannot time block {block.signature}: "
+            if len(blocks) > 1:  # time each alone: the error then names the block that fails
+                for block in blocks:
+                    self.time_block(block)
+            names = ", ".join(block.signature for block in blocks)
+            raise LatencyError(f"{o.runtime} cannot time block{'s' if len(blocks) > 1 else ''} {names}: "
                                f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
-        return timing.ms
+        return [timing.ms for timing in timings]
 
     def block_cost(self, block: Block) -> float:
         return self.table.cost(block)
 
     def _measure(self, terms: list[CostTerm]) -> None:
         blocks = [b for t in terms for candidate in t.candidates for b in candidate]
-        self.table.measure(blocks, self.time_block, self.env.progress)
+        if self.options.calls == "interleaved":
+            self.table.measure(blocks, self.time_block, self.env.progress, save_every=BLOCKS_TOGETHER,
+                               timer_many=self.time_blocks)
+        else:
+            self.table.measure(blocks, self.time_block, self.env.progress)
 
     def prepare(self, space: SearchSpace, input_shape: tuple[int, ...]) -> None:
         """Measure the blocks the table lacks; with ``calibrate``, fit a calibration when there is none."""
@@ -107,7 +128,7 @@ class LookupTableEstimator(BlockEstimator):
 
     def calibrate(self, space: SearchSpace, input_shape: tuple[int, ...], n: int) -> Calibration | None:
         """Time ``n`` architectures spread over the space's range end to end (the table's runtime, threads,
-        repeats, statistic and clock), fit the per-group correction of
+        repeats, statistic, clock and calls), fit the per-group correction of
         :func:`~gasnas_plugins.latency.fidelity.fit_calibration` and keep it in the table -- unless its
         leave-one-out error exceeds :data:`CALIBRATION_TOLERANCE` percent (timings taken on a busy machine), which
         is reported and nothing is kept."""
@@ -120,16 +141,12 @@ class LookupTableEstimator(BlockEstimator):
         whole_type = OnnxRuntimeEstimator if o.runtime == "onnxruntime" else TorchEstimator
         whole = whole_type(WholeNetworkOptions(warmup=o.warmup, repeats=o.repeats, threads=self.threads,
                                                dtype=o.dtype, tensorrt=o.tensorrt, statistic=o.statistic,
-                                               clock=o.clock, core=o.core), self.env)
+                                               clock=o.clock, core=o.core, calls=o.calls), self.env)
         samples = sample_architectures(space, input_shape, "spread", n, seed=0)
-        measured = []
         context = self.env.progress(len(samples), "calibrating the latency table") if self.env.progress \
             else nullcontext(None)
         with torch.random.fork_rng(devices=[]), context as task:
-            for sample in samples:
-                measured.append(whole.estimate(space, sample, input_shape))
-                if task is not None:
-                    task.advance()
+            measured = whole.estimate_many(space, samples, input_shape, advance=task.advance if task else None)
         features = [self.group_costs(space, s, input_shape) for s in samples]
         calibration, info = fit_calibration(features, measured)
         if info["loo_mape"] > CALIBRATION_TOLERANCE:
@@ -159,4 +176,4 @@ class LookupTableEstimator(BlockEstimator):
     def describe(self) -> str:
         key = self.table.key
         return f"lut: {key.runtime} on {key.device}, {key.dtype}, {key.threads} thread(s), " \
-               f"{describe_timing(key.statistic, key.clock)}"
+               f"{describe_timing(key.statistic, key.clock, key.calls)}"

@@ -1,9 +1,9 @@
 """A latency lookup table: block signature -> ms, measured on one device/runtime/dtype/thread count, with one
-timing statistic read by one clock.
+timing statistic read by one clock, the blocks called one way (blocked or interleaved).
 
 The table is a JSON file written atomically after every few measurements, so an interrupted build resumes
 where it stopped. A file that cannot be read, or was measured otherwise (another device, runtime, dtype, thread
-count, statistic or clock), is set aside with a warning naming what differs and measured anew. Calibrations
+count, statistic, clock or calls), is set aside with a warning naming what differs and measured anew. Calibrations
 fitted against end-to-end timings are stored in the same file, per space and input shape.
 """
 
@@ -39,10 +39,12 @@ class TableKey:
     #: the timing statistic and the clock it is of (tables written before these were keyed hold wall-clock medians)
     statistic: str = "median"
     clock: str = "wall"
+    #: how the blocks were called (tables written before this was keyed timed each block alone: blocked)
+    calls: str = "blocked"
 
     def as_dict(self) -> dict[str, Any]:
         return {"device": self.device, "runtime": self.runtime, "dtype": self.dtype, "threads": self.threads,
-                "statistic": self.statistic, "clock": self.clock}
+                "statistic": self.statistic, "clock": self.clock, "calls": self.calls}
 
     def differences(self, other: TableKey) -> str:
         """What ``other`` was measured with that this key differs in, e.g. ``statistic 'median' (now 'min')``."""
@@ -104,19 +106,22 @@ class LatencyTable:
             raise LatencyError(f"block {block.signature} is not in the latency table {self.path}") from None
 
     def measure(self, blocks: Iterable[Block], timer: Callable[[Block], float], progress: Callable | None = None,
-                save_every: int = 8) -> int:
-        """Time every block not yet in the table (each unique signature once); returns how many were timed."""
+                save_every: int = 8, *, timer_many: Callable[[list[Block]], list[float]] | None = None) -> int:
+        """Time every block not yet in the table (each unique signature once), ``save_every`` at a time: one by one
+        with ``timer``, or each group together with ``timer_many`` (its ms in the group's order); the table is
+        saved after every group. Returns how many were timed."""
         todo = list({b.signature: b for b in blocks if b not in self}.values())
         if not todo:
             return 0
         context = progress(len(todo), f"latency table ({self.key.runtime}, {self.key.device})") if progress \
             else nullcontext(None)
         with context as task:
-            for n, block in enumerate(todo, 1):
-                self.entries[block.signature] = float(timer(block))
-                if task is not None:
-                    task.advance()
-                if n % save_every == 0:
-                    self.save()
-        self.save()
+            for start in range(0, len(todo), save_every):
+                group = todo[start:start + save_every]
+                times = timer_many(group) if timer_many is not None else map(timer, group)
+                for block, ms in zip(group, times, strict=True):
+                    self.entries[block.signature] = float(ms)
+                    if task is not None:
+                        task.advance()
+                self.save()
         return len(todo)

@@ -54,7 +54,7 @@ def repeatable(repeatability: Mapping[str, float], targets: Targets = Targets())
 
 def advice(conditions: Mapping[str, Any] | None, rounds: int = 1, sampler: str = "spread") -> tuple[str, ...]:
     """What to change so that the machine can rank the architectures, given how they were measured
-    (``conditions``: the ground truth's ``threads``, ``statistic`` and ``clock``, when known)."""
+    (``conditions``: the ground truth's ``threads``, ``statistic``, ``clock`` and ``calls``, when known)."""
     conditions = conditions or {}
     out = ["time on an idle machine (nothing else running: `uptime` shows a load under 1 per core)"]
     threads = conditions.get("threads")
@@ -68,6 +68,9 @@ def advice(conditions: Mapping[str, Any] | None, rounds: int = 1, sampler: str =
     if conditions.get("clock") == "wall" and threads == 1:
         out.append("read one thread by its CPU time, which leaves out the time other processes take: "
                    "--set latency.params.clock=auto --set latency.measure.params.clock=auto")
+    if conditions.get("calls") == "blocked":
+        out.append("time the networks interleaved, one call of each per sweep: --set latency.params.calls=interleaved "
+                   "--set latency.measure.params.calls=interleaved")
     if rounds < 5:
         out.append(f"measure in more interleaved rounds (now {rounds}): --rounds 5")
     if sampler != "spread":

@@ -4,22 +4,30 @@ Both build the architecture's stand-alone network and time it at the input shape
 options' statistic and clock (the same as the ``lut`` table's, so that a calibration compares like with like), on
 the engine's device, sharing the runtime code of ``gasnas benchmark``. They give no differentiable
 expectation: use them to measure final networks (``latency.measure``) or with sampling strategies.
+
+A set of networks (a calibration, the rounds of ``gasnas latency check``) is measured by :meth:`estimate_many`:
+with ``calls: interleaved`` (the default) the networks are built, and timed together :data:`NETWORKS_TOGETHER` at
+a time, one call of each per sweep (:func:`~gasnas.runtime.timing.time_interleaved`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from gasnas.api import (LatencyError, Timing, choose_providers, export_onnx, resolve_clock, time_onnxruntime,
-                        time_torch)
+from gasnas.api import (LatencyError, Timing, choose_providers, export_onnx, resolve_clock, time_onnxruntime_many,
+                        time_torch_many)
 from gasnas.api.latency import LatencyEnv, LatencyEstimator
 from gasnas.api.space import SearchSpace
 from gasnas_plugins.latency import WholeNetworkOptions
 from gasnas_plugins.latency.device import describe_timing, device_name
 from gasnas_plugins.latency.lut import default_threads
 
-__all__ = ["OnnxRuntimeEstimator", "TorchEstimator"]
+__all__ = ["OnnxRuntimeEstimator", "TorchEstimator", "NETWORKS_TOGETHER"]
+
+#: with ``calls: interleaved``, :meth:`_WholeNetwork.estimate_many` times this many networks together (one
+#: session each)
+NETWORKS_TOGETHER = 16
 
 
 class _WholeNetwork(LatencyEstimator):
@@ -30,6 +38,8 @@ class _WholeNetwork(LatencyEstimator):
         self.threads = default_threads(self.env.device, self.options.threads)
         self.clock = resolve_clock(self.options.clock, self.env.device, self.threads)
         self.last: Timing | None = None
+        #: groups timed together so far: each group's sweeps take their own seeded order
+        self._groups = 0
 
     def timing_options(self) -> dict[str, Any]:
         """How every network is timed (the keywords of the runtime's timing function)."""
@@ -37,24 +47,45 @@ class _WholeNetwork(LatencyEstimator):
         return dict(device=self.env.device, dtype=o.dtype, warmup=o.warmup, repeats=o.repeats, threads=self.threads,
                     statistic=o.statistic, clock=self.clock, core=o.core)
 
-    def time(self, network, input_shape: tuple[int, ...]) -> Timing:
+    def time_many(self, networks: Sequence, input_shape: tuple[int, ...], seed: int = 0) -> list[Timing]:
+        """``networks`` timed together, interleaved (one network: alone), at ``input_shape``."""
         raise NotImplementedError
 
-    def estimate(self, space: SearchSpace, sample: Mapping[str, Any], input_shape: tuple[int, ...]) -> float:
-        network = space.build(sample, self.env.num_classes).eval()
+    def _timed(self, networks: Sequence, input_shape: tuple[int, ...]) -> list[Timing]:
         try:
-            self.last = self.time(network, tuple(input_shape))
+            timings = self.time_many(networks, tuple(input_shape), seed=self._groups)
         except LatencyError:
             raise
         except Exception as exc:  # noqa: BLE001
-            raise LatencyError(f"{self.runtime} cannot time the network: {type(exc).__name__}: "
-                               f"{str(exc).splitlines()[0][:200]}") from exc
-        return self.last.ms
+            raise LatencyError(f"{self.runtime} cannot time the network{'s' if len(networks) > 1 else ''}: "
+                               f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
+        self._groups += 1
+        self.last = timings[-1]
+        return timings
+
+    def estimate(self, space: SearchSpace, sample: Mapping[str, Any], input_shape: tuple[int, ...]) -> float:
+        return self._timed([space.build(sample, self.env.num_classes).eval()], input_shape)[0].ms
+
+    def estimate_many(self, space: SearchSpace, samples: Sequence[Mapping[str, Any]], input_shape: tuple[int, ...],
+                      advance: Callable[[], object] | None = None) -> list[float]:
+        """With ``calls: interleaved``, the networks of ``samples`` timed together, :data:`NETWORKS_TOGETHER` at a
+        time; else one after another (:meth:`estimate`). In the samples' order."""
+        if self.options.calls != "interleaved":
+            return super().estimate_many(space, samples, input_shape, advance)
+        out: list[float] = []
+        for start in range(0, len(samples), NETWORKS_TOGETHER):
+            group = samples[start:start + NETWORKS_TOGETHER]
+            networks = [space.build(sample, self.env.num_classes).eval() for sample in group]
+            for timing in self._timed(networks, input_shape):
+                out.append(timing.ms)
+                if advance is not None:
+                    advance()
+        return out
 
     def describe(self) -> str:
         provider = f" {self.last.provider}" if self.last and self.last.provider else ""
         return f"{self.runtime}{provider} on {device_name(self.env.device)}, {self.options.dtype}, " \
-               f"{self.threads} thread(s), {describe_timing(self.options.statistic, self.clock)}"
+               f"{self.threads} thread(s), {describe_timing(self.options.statistic, self.clock, self.options.calls)}"
 
 
 class OnnxRuntimeEstimator(_WholeNetwork):
@@ -62,11 +93,12 @@ class OnnxRuntimeEstimator(_WholeNetwork):
 
     runtime = "onnxruntime"
 
-    def time(self, network, input_shape: tuple[int, ...]) -> Timing:
+    def time_many(self, networks: Sequence, input_shape: tuple[int, ...], seed: int = 0) -> list[Timing]:
         o = self.options
-        onnx = export_onnx(network, input_shape, opset=o.opset)
+        onnx = [export_onnx(network, input_shape, opset=o.opset) for network in networks]
         providers = choose_providers(self.env.device, tensorrt=o.tensorrt)
-        return time_onnxruntime(onnx, input_shape, providers=providers, **self.timing_options())
+        return time_onnxruntime_many(onnx, [input_shape] * len(onnx), providers=providers, seed=seed,
+                                     **self.timing_options())
 
 
 class TorchEstimator(_WholeNetwork):
@@ -74,5 +106,5 @@ class TorchEstimator(_WholeNetwork):
 
     runtime = "torch"
 
-    def time(self, network, input_shape: tuple[int, ...]) -> Timing:
-        return time_torch(network, input_shape, **self.timing_options())
+    def time_many(self, networks: Sequence, input_shape: tuple[int, ...], seed: int = 0) -> list[Timing]:
+        return time_torch_many(networks, [input_shape] * len(networks), seed=seed, **self.timing_options())

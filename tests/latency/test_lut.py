@@ -32,15 +32,26 @@ def _lut(tmp_path, **kw) -> LookupTableEstimator:
                                 LatencyEnv(num_classes=4))
 
 
-def test_cache_miss_measures_once_then_hits(tmp_path, space, monkeypatch):
-    lut = _lut(tmp_path)
-    calls = []
-    real = lut.time_block
-    monkeypatch.setattr(lut, "time_block", lambda b: calls.append(b.signature) or real(b))
+def _fake_blocks(monkeypatch, lut: LookupTableEstimator, cost) -> None:
+    """Blocks 'take' ``cost(block)`` ms, timed alone or together."""
+    monkeypatch.setattr(lut, "time_block", cost)
+    monkeypatch.setattr(lut, "time_blocks", lambda blocks: [cost(b) for b in blocks])
+
+
+@pytest.mark.parametrize("calls", ["blocked", "interleaved"])
+def test_cache_miss_measures_once_then_hits(tmp_path, space, monkeypatch, calls):
+    lut = _lut(tmp_path, calls=calls)
+    timed = []
+    if calls == "blocked":
+        real = lut.time_block
+        monkeypatch.setattr(lut, "time_block", lambda b: timed.append(b.signature) or real(b))
+    else:
+        real_many = lut.time_blocks
+        monkeypatch.setattr(lut, "time_blocks", lambda bs: timed.extend(b.signature for b in bs) or real_many(bs))
     lut.prepare(space, SHAPE)
-    assert len(calls) == len(set(calls)) == len(lut.table.entries) > 10
-    again = _lut(tmp_path)  # a new estimator reads the cached file
-    monkeypatch.setattr(again, "time_block", lambda b: pytest.fail(f"re-measured {b.signature}"))
+    assert len(timed) == len(set(timed)) == len(lut.table.entries) > 10
+    again = _lut(tmp_path, calls=calls)  # a new estimator reads the cached file
+    _fake_blocks(monkeypatch, again, lambda b: pytest.fail(f"re-measured {b.signature}"))
     again.prepare(space, SHAPE)
     sample = space.random_sample(random.Random(0))
     assert again.estimate(space, sample, SHAPE) == pytest.approx(lut.estimate(space, sample, SHAPE))
@@ -82,8 +93,7 @@ def test_expected_latency_is_linear_and_differentiable(space, tmp_path, monkeypa
     # deterministic block costs (size of the block's weights), so the ranking below tests how expected()
     # maps choices to blocks, not the timing noise of a shared machine (3 repeats of a tiny block can rank a
     # skip above a conv)
-    monkeypatch.setattr(lut, "time_block", lambda b: 0.01 + 1e-4 * sum(
-        p.numel() for p in b.factory().parameters()))
+    _fake_blocks(monkeypatch, lut, lambda b: 0.01 + 1e-4 * sum(p.numel() for p in b.factory().parameters()))
     expected = lut.expected(space, SHAPE)
     keys = expected.keys
     probs = {k: torch.full((8,), 1 / 8, requires_grad=True) for k in keys}
@@ -185,7 +195,11 @@ def _fake_whole_network(monkeypatch, lut: LookupTableEstimator, space, distort) 
     def estimate(self, space_, sample, input_shape):
         return distort(sum(lut.group_costs(space_, sample, input_shape).values()))
 
+    def estimate_many(self, space_, samples, input_shape, advance=None):
+        return [estimate(self, space_, sample, input_shape) for sample in samples]
+
     monkeypatch.setattr(whole.OnnxRuntimeEstimator, "estimate", estimate)
+    monkeypatch.setattr(whole.OnnxRuntimeEstimator, "estimate_many", estimate_many)
 
 
 def test_calibrate_fits_and_keeps_a_calibration_once(tmp_path, space, monkeypatch):
@@ -238,42 +252,52 @@ def test_a_table_of_another_statistic_or_clock_is_measured_anew_with_a_clear_lin
     assert "min of thread CPU time" in robust.describe()
 
 
-def test_the_table_and_the_whole_networks_it_is_calibrated_on_are_timed_alike(tmp_path, space, monkeypatch):
-    """Same statistic, clock, threads, repeats and pinning for blocks and networks (fake timings: no clock)."""
+@pytest.mark.parametrize("calls", ["blocked", "interleaved"])
+def test_the_table_and_the_whole_networks_it_is_calibrated_on_are_timed_alike(tmp_path, space, monkeypatch, calls):
+    """Same statistic, clock, threads, repeats, pinning and calls for blocks and networks (fake timings: no
+    clock)."""
     from gasnas.api import summarize
     from gasnas_plugins.latency import lut as lut_module
     from gasnas_plugins.latency import whole as whole_module
     from gasnas_plugins.latency.check import unlike_conditions
 
-    calls = {"blocks": [], "networks": []}
+    seen = {"blocks": [], "networks": []}
 
     def fake(kind):
-        def time_onnxruntime(onnx, shapes, *, providers=None, **how):
-            calls[kind].append(how)
-            return summarize({"wall": [2.0, 1.0], "thread": [1.0, 0.9]}, clock=how["clock"],
-                             statistic=how["statistic"], warmup=how["warmup"], runtime="onnxruntime", device="cpu",
-                             threads=how["threads"])
-        return time_onnxruntime
+        def time_onnxruntime_many(onnx, shapes, *, providers=None, seed=0, **how):
+            assert len(onnx) == len(shapes)
+            together[kind].append(len(onnx))
+            seen[kind].extend([how] * len(onnx))
+            return [summarize({"wall": [2.0, 1.0], "thread": [1.0, 0.9]}, clock=how["clock"],
+                              statistic=how["statistic"], warmup=how["warmup"], runtime="onnxruntime", device="cpu",
+                              threads=how["threads"]) for _ in onnx]
+        return time_onnxruntime_many
 
-    monkeypatch.setattr(lut_module, "time_onnxruntime", fake("blocks"))
-    monkeypatch.setattr(whole_module, "time_onnxruntime", fake("networks"))
+    together = {"blocks": [], "networks": []}
+    monkeypatch.setattr(lut_module, "time_onnxruntime_many", fake("blocks"))
+    monkeypatch.setattr(whole_module, "time_onnxruntime_many", fake("networks"))
     for module in (lut_module, whole_module):
         monkeypatch.setattr(module, "export_onnx", lambda *a, **k: b"onnx")
-    lut = _lut(tmp_path, statistic="p25", clock="auto", threads=1, core=0)
+    lut = _lut(tmp_path, statistic="p25", clock="auto", threads=1, core=0, calls=calls)
     lut.prepare(space, SHAPE)
     assert lut.estimate(space, space.random_sample(random.Random(0)), SHAPE) > 0
     lut.calibrate(space, SHAPE, 3)
-    assert calls["blocks"] and len(calls["networks"]) == 3
+    assert seen["blocks"] and len(seen["networks"]) == 3
+    # blocked: one network (block) per timing; interleaved: all the table lacked, and the 3 networks, together
+    assert together["networks"] == ([1, 1, 1] if calls == "blocked" else [3])
+    assert set(together["blocks"]) == ({1} if calls == "blocked" else {len(lut.table.entries)})
     expected = {"device": "cpu", "dtype": "fp32", "warmup": 1, "repeats": 3, "threads": 1, "statistic": "p25",
                 "clock": "thread", "core": 0}
-    assert all(how == expected for how in calls["blocks"] + calls["networks"])
+    assert all(how == expected for how in seen["blocks"] + seen["networks"])
     assert lut.table.entries and all(v == pytest.approx(0.925) for v in lut.table.entries.values())  # thread p25
-    same = OnnxRuntimeEstimator(WholeNetworkOptions(statistic="p25", threads=1, core=0, **FAST), LatencyEnv())
+    same = OnnxRuntimeEstimator(WholeNetworkOptions(statistic="p25", threads=1, core=0, calls=calls, **FAST),
+                                LatencyEnv())
     assert unlike_conditions("lut", lut, same) is None
     other = OnnxRuntimeEstimator(WholeNetworkOptions(statistic="median", threads=1, **FAST), LatencyEnv())
     note = unlike_conditions("lut", lut, other)
     assert note.startswith("lut is timed otherwise than the ground truth (statistic 'p25' against 'median', "
-                           "core 0 against None)")
+                           "core 0 against None" + (", calls 'blocked' against 'interleaved')" if calls == "blocked"
+                                                    else ")"))
 
 
 def test_timing_options_are_checked():
