@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from gasnas import hookimpl
 from gasnas.api import MAX_COUNT, MAX_THREADS, OptionValueError, check_ranges, option
 
+
+T = TypeVar("T")
 
 #: How ``gasnas latency check --sampler`` draws architectures (see ``gasnas_plugins.latency.fidelity``).
 SAMPLERS = ("spread", "diverse", "uniform")
@@ -22,6 +25,16 @@ DEFAULT_STATISTIC = "min"
 #: chosen with ``benchmarks/latency_statistics.py``, docs/latency.md: interleaved calls repeat where blocked ones
 #: do not on a machine whose speed drifts over seconds).
 DEFAULT_CALLS = "interleaved"
+#: How many networks (blocks) are timed interleaved at once by default: the 80 architectures of ``gasnas latency
+#: check`` in one group (split into groups, each group meets its own share of a drift).
+DEFAULT_TOGETHER = 80
+
+
+def groups_of(items: Sequence[T], together: int) -> list[Sequence[T]]:
+    """``items`` in consecutive groups of at most ``together``, as equal in size as possible."""
+    count = max(1, -(-len(items) // together))
+    bounds = [round(i * len(items) / count) for i in range(count + 1)]
+    return [items[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,10 @@ class TimingOptions:
                        "runs back to back) or interleaved (one session each, then one timed run of each per sweep, "
                        "in a fresh random order; a drift of the machine's speed meets all alike); part of a table's "
                        "key")
+    together: int = option(
+        DEFAULT_TOGETHER, "the most networks (blocks) timed interleaved at once; a larger set is split into equal "
+                          "groups. Each holds a session (its weights and activations): lower it for large networks "
+                          "or little memory", ge=1, le=MAX_COUNT)
 
     def __post_init__(self) -> None:
         check_ranges(self)

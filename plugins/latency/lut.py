@@ -32,10 +32,6 @@ log = logging.getLogger(__name__)
 #: largest leave-one-out error (percent) of an automatic calibration that is kept
 CALIBRATION_TOLERANCE = 10.0
 
-#: with ``calls: interleaved``, the missing blocks are timed this many together (one session each; the table is
-#: saved after each group), so that a large space does not hold hundreds of sessions at once
-BLOCKS_TOGETHER = 32
-
 
 def calibration_key(space: SearchSpace, input_shape: tuple[int, ...], num_classes: int) -> str:
     return f"{space.fingerprint()}@{'x'.join(map(str, input_shape))}/{num_classes}"
@@ -114,7 +110,7 @@ class LookupTableEstimator(BlockEstimator):
     def _measure(self, terms: list[CostTerm]) -> None:
         blocks = [b for t in terms for candidate in t.candidates for b in candidate]
         if self.options.calls == "interleaved":
-            self.table.measure(blocks, self.time_block, self.env.progress, save_every=BLOCKS_TOGETHER,
+            self.table.measure(blocks, self.time_block, self.env.progress, save_every=self.options.together,
                                timer_many=self.time_blocks)
         else:
             self.table.measure(blocks, self.time_block, self.env.progress)
@@ -141,7 +137,8 @@ class LookupTableEstimator(BlockEstimator):
         whole_type = OnnxRuntimeEstimator if o.runtime == "onnxruntime" else TorchEstimator
         whole = whole_type(WholeNetworkOptions(warmup=o.warmup, repeats=o.repeats, threads=self.threads,
                                                dtype=o.dtype, tensorrt=o.tensorrt, statistic=o.statistic,
-                                               clock=o.clock, core=o.core, calls=o.calls), self.env)
+                                               clock=o.clock, core=o.core, calls=o.calls, together=o.together),
+                           self.env)
         samples = sample_architectures(space, input_shape, "spread", n, seed=0)
         context = self.env.progress(len(samples), "calibrating the latency table") if self.env.progress \
             else nullcontext(None)

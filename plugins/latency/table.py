@@ -20,6 +20,7 @@ from typing import Any
 
 from gasnas.api import LatencyError, atomic_write_text
 from gasnas.api.space import Block
+from gasnas_plugins.latency import groups_of
 
 __all__ = ["LatencyTable", "TableKey", "FORMAT"]
 
@@ -107,7 +108,8 @@ class LatencyTable:
 
     def measure(self, blocks: Iterable[Block], timer: Callable[[Block], float], progress: Callable | None = None,
                 save_every: int = 8, *, timer_many: Callable[[list[Block]], list[float]] | None = None) -> int:
-        """Time every block not yet in the table (each unique signature once), ``save_every`` at a time: one by one
+        """Time every block not yet in the table (each unique signature once), in equal groups of at most
+        ``save_every``: one by one
         with ``timer``, or each group together with ``timer_many`` (its ms in the group's order); the table is
         saved after every group. Returns how many were timed."""
         todo = list({b.signature: b for b in blocks if b not in self}.values())
@@ -116,8 +118,7 @@ class LatencyTable:
         context = progress(len(todo), f"latency table ({self.key.runtime}, {self.key.device})") if progress \
             else nullcontext(None)
         with context as task:
-            for start in range(0, len(todo), save_every):
-                group = todo[start:start + save_every]
+            for group in groups_of(todo, save_every):
                 times = timer_many(group) if timer_many is not None else map(timer, group)
                 for block, ms in zip(group, times, strict=True):
                     self.entries[block.signature] = float(ms)

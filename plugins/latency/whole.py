@@ -6,8 +6,8 @@ the engine's device, sharing the runtime code of ``gasnas benchmark``. They give
 expectation: use them to measure final networks (``latency.measure``) or with sampling strategies.
 
 A set of networks (a calibration, the rounds of ``gasnas latency check``) is measured by :meth:`estimate_many`:
-with ``calls: interleaved`` (the default) the networks are built, and timed together :data:`NETWORKS_TOGETHER` at
-a time, one call of each per sweep (:func:`~gasnas.runtime.timing.time_interleaved`).
+with ``calls: interleaved`` (the default) the networks are built, and timed together (at most the options'
+``together`` at a time), one call of each per sweep (:func:`~gasnas.runtime.timing.time_interleaved`).
 """
 
 from __future__ import annotations
@@ -19,15 +19,11 @@ from gasnas.api import (LatencyError, Timing, choose_providers, export_onnx, res
                         time_torch_many)
 from gasnas.api.latency import LatencyEnv, LatencyEstimator
 from gasnas.api.space import SearchSpace
-from gasnas_plugins.latency import WholeNetworkOptions
+from gasnas_plugins.latency import WholeNetworkOptions, groups_of
 from gasnas_plugins.latency.device import describe_timing, device_name
 from gasnas_plugins.latency.lut import default_threads
 
-__all__ = ["OnnxRuntimeEstimator", "TorchEstimator", "NETWORKS_TOGETHER"]
-
-#: with ``calls: interleaved``, :meth:`_WholeNetwork.estimate_many` times this many networks together (one
-#: session each)
-NETWORKS_TOGETHER = 16
+__all__ = ["OnnxRuntimeEstimator", "TorchEstimator"]
 
 
 class _WholeNetwork(LatencyEstimator):
@@ -68,13 +64,12 @@ class _WholeNetwork(LatencyEstimator):
 
     def estimate_many(self, space: SearchSpace, samples: Sequence[Mapping[str, Any]], input_shape: tuple[int, ...],
                       advance: Callable[[], object] | None = None) -> list[float]:
-        """With ``calls: interleaved``, the networks of ``samples`` timed together, :data:`NETWORKS_TOGETHER` at a
-        time; else one after another (:meth:`estimate`). In the samples' order."""
+        """With ``calls: interleaved``, the networks of ``samples`` timed together (in equal groups of at most the
+        options' ``together``); else one after another (:meth:`estimate`). In the samples' order."""
         if self.options.calls != "interleaved":
             return super().estimate_many(space, samples, input_shape, advance)
         out: list[float] = []
-        for start in range(0, len(samples), NETWORKS_TOGETHER):
-            group = samples[start:start + NETWORKS_TOGETHER]
+        for group in groups_of(samples, self.options.together):
             networks = [space.build(sample, self.env.num_classes).eval() for sample in group]
             for timing in self._timed(networks, input_shape):
                 out.append(timing.ms)

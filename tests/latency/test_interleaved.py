@@ -18,8 +18,7 @@ from gasnas.api.latency import LatencyEnv, LatencyEstimator
 from gasnas.api.space import Block
 from gasnas.errors import ConfigError, LatencyError
 from gasnas.options import parse_options
-from gasnas_plugins.latency import DEFAULT_CALLS, LUTOptions, WholeNetworkOptions
-from gasnas_plugins.latency import lut as lut_module
+from gasnas_plugins.latency import DEFAULT_CALLS, LUTOptions, WholeNetworkOptions, groups_of
 from gasnas_plugins.latency import whole as whole_module
 from gasnas_plugins.latency.flops import FlopsEstimator
 from gasnas_plugins.latency.lut import LookupTableEstimator
@@ -136,8 +135,7 @@ def test_a_table_written_before_calls_were_keyed_was_timed_blocked(tmp_path, cap
 def test_an_interleaved_table_holds_the_blocks_of_a_blocked_one_in_groups(tmp_path, space, monkeypatch):
     blocked = _lut(tmp_path, "blocked.json", calls="blocked", threads=1)
     blocked.prepare(space, SHAPE)
-    monkeypatch.setattr(lut_module, "BLOCKS_TOGETHER", 5)
-    interleaved = _lut(tmp_path, "interleaved.json", calls="interleaved", threads=1)
+    interleaved = _lut(tmp_path, "interleaved.json", calls="interleaved", threads=1, together=5)
     groups, saved = [], []
     real_many, real_save = interleaved.time_blocks, interleaved.table.save
     monkeypatch.setattr(interleaved, "time_blocks", lambda bs: groups.append(len(bs)) or real_many(bs))
@@ -146,8 +144,8 @@ def test_an_interleaved_table_holds_the_blocks_of_a_blocked_one_in_groups(tmp_pa
     assert set(interleaved.table.entries) == set(blocked.table.entries)
     assert all(ms > 0 for ms in interleaved.table.entries.values())
     n = len(blocked.table.entries)
-    assert groups == [5] * (n // 5) + ([n % 5] if n % 5 else [])  # groups of BLOCKS_TOGETHER...
-    assert saved == [min(5 * (g + 1), n) for g in range(len(groups))]  # ...each saved as it is measured
+    assert sum(groups) == n and max(groups) <= 5 and max(groups) - min(groups) <= 1  # equal groups of <= together...
+    assert saved == [sum(groups[:g + 1]) for g in range(len(groups))]  # ...each saved as it is measured
     stored = json.loads((tmp_path / "interleaved.json").read_text())
     assert stored["key"]["calls"] == "interleaved" and set(stored["entries"]) == set(blocked.table.entries)
 
@@ -178,13 +176,13 @@ def _fake_runtime(monkeypatch, groups: list[int]) -> None:
 def test_estimate_many_gives_one_latency_per_sample_in_order(space, monkeypatch):
     groups: list[int] = []
     _fake_runtime(monkeypatch, groups)
-    monkeypatch.setattr(whole_module, "NETWORKS_TOGETHER", 3)
     samples = [space.random_sample(random.Random(i)) for i in range(7)]
     env = LatencyEnv(num_classes=4)
-    interleaved = OnnxRuntimeEstimator(WholeNetworkOptions(calls="interleaved", threads=1, **FASTEST), env)
+    interleaved = OnnxRuntimeEstimator(WholeNetworkOptions(calls="interleaved", threads=1, together=3, **FASTEST),
+                                       env)
     advanced = []
     together = interleaved.estimate_many(space, samples, SHAPE, advance=lambda: advanced.append(1))
-    assert groups == [3, 3, 1] and len(advanced) == 7
+    assert groups == [2, 3, 2] and len(advanced) == 7  # 7 networks, at most 3 together: equal groups
     groups.clear()
     blocked = OnnxRuntimeEstimator(WholeNetworkOptions(calls="blocked", threads=1, **FASTEST), env)
     alone = [blocked.estimate(space, s, SHAPE) for s in samples]
@@ -241,3 +239,10 @@ def test_a_measurement_round_measures_its_samples_together_in_a_shuffled_order()
     assert len(measure.sets) == 2 and measure.sets[0] != measure.sets[1] != list(range(10))
     assert all(sorted(s) == list(range(10)) for s in measure.sets)
     assert advanced == [10] * 20  # progress per network
+
+
+@pytest.mark.parametrize("n,together,sizes", [(80, 80, [80]), (81, 80, [40, 41]), (7, 3, [2, 3, 2]), (2, 5, [2]),
+                                              (0, 4, [])])
+def test_sets_split_into_equal_groups_of_at_most_together(n, together, sizes):
+    groups = groups_of(list(range(n)), together)
+    assert [len(g) for g in groups] == sizes and [i for g in groups for i in g] == list(range(n))
