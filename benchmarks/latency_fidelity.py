@@ -2,7 +2,7 @@
 the architectures at all, then whether the targets are met.
 
     python benchmarks/latency_fidelity.py [--samplers spread,diverse,uniform] [--threads 1] [--rounds 1]
-        [--statistic min] [--clock auto] [--repeats 30] [--fresh-table] [-n 50] [--json out.json]
+        [--statistic min] [--clock auto] [--repeats 100] [--fresh-table] [-n 50] [--json out.json]
 
 Runs ``gasnas latency check`` on the quickstart (``gas-tiny`` at 128 x 256, ONNX Runtime CPU provider; the table
 and the ground truth with the same threads, repeats, statistic and clock) once per sampler, 30 calibration and 50
@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samplers", default="spread,diverse,uniform")
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads for the table and the truth")
-    parser.add_argument("--repeats", type=int, default=30, help="timed runs per block and per network")
+    parser.add_argument("--repeats", type=int, default=100,
+                        help="timed runs per block and per network (the quickstart's)")
     parser.add_argument("--statistic", default=None, help="timing statistic of both (default: the estimators')")
     parser.add_argument("--clock", default=None, help="timing clock of both (default: the estimators')")
     parser.add_argument("--seed", type=int, default=0)

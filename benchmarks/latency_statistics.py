@@ -1,6 +1,6 @@
 """Which CPU timing is repeatable on this machine: every statistic, clock, pinning and call order side by side.
 
-    python benchmarks/latency_statistics.py [-n 50] [--repeats 30] [--warmup 10] [--core N] [--json out.json]
+    python benchmarks/latency_statistics.py [-n 50] [--repeats 100] [--warmup 10] [--core N] [--json out.json]
 
 Takes the quickstart's architectures as ``gasnas latency check`` does (``gas-tiny`` at 128 x 256, the ``spread``
 sample), exports each once, and measures every one twice in ONNX Runtime on one CPU thread -- the ground truth's
@@ -18,7 +18,7 @@ Every timed call is read by the wall clock and the thread's CPU time at once, so
 statistic (min, p10, p25, median, mean) of both clocks. For each alternative the table gives the measured-twice
 repeatability: MAPE, share within +-10% and Kendall tau between the first and the second measurement -- the
 figures ``gasnas latency check`` reports first and the estimators' targets depend on (>= 95% and >= 0.95). Best
-first. About 1-2 minutes on one core with the defaults.
+first. About 2-3 minutes on one core with the defaults.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def interleaved_round(models: Sequence[bytes], shape, rng: random.Random, warmup
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=50, help="architectures (the evaluation set of latency check)")
-    parser.add_argument("--repeats", type=int, default=30, help="timed calls per measurement")
+    parser.add_argument("--repeats", type=int, default=100, help="timed calls per measurement (the quickstart's)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed calls before them")
     parser.add_argument("--core", type=int, default=None,
                         help="core for the pinned rounds (default: the last this process may use)")
