@@ -188,7 +188,7 @@ class EvolutionSearch(SearchStrategy):
 
     def _agree(self, score: float, loss: float) -> tuple[float, float]:
         values = torch.tensor([score, loss], dtype=torch.float64)
-        if self.ctx.dist.enabled:  # every rank scores its shard: agree on the mean so the evolution stays in step
+        if self.ctx.dist.enabled:  # the same batches on every rank; the mean keeps the scores bit-identical
             import torch.distributed as dist
 
             values = values.to(self.ctx.device)
