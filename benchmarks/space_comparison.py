@@ -42,6 +42,14 @@ def parameters(run: SearchRun) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def search_seconds(run: SearchRun) -> float:
+    """The search's wall time from its epochs' ``elapsed_s`` (each resumed part counts from zero again: the parts
+    are added, so an interrupted and resumed search counts its epochs once)."""
+    elapsed = [json.loads(line)["elapsed_s"] for line in (run.path / "metrics.jsonl").read_text().splitlines()
+               if line.strip()]
+    return sum(a for a, b in zip(elapsed, [*elapsed[1:], 0.0]) if b < a)
+
+
 def target_of(run: SearchRun) -> float:
     """The latency target the gas search resolved (its estimator's unit: ms for the quickstart's ``lut``)."""
     return float(run.best.metadata["latency_target"])
@@ -101,12 +109,12 @@ def main() -> None:
         measure([network], run)
 
     rows = []
-    for space, network, (run, seconds) in zip(spaces, networks, searched):
+    for space, network, (run, _) in zip(spaces, networks, searched):
         rows.append({"space": space, "config": CONFIGS[space], "mean_miou": network.mean,
                      "miou": {str(s): network.miou[s] for s in args.seeds}, "measured_ms": network.measured,
                      "estimated": network.estimated, "estimator": run.config.latency.name,
                      "target": run.best.metadata.get("latency_target"),
-                     "params": parameters(run), "search_s": seconds, "architecture": str(network.arch_file)})
+                     "params": parameters(run), "search_s": search_seconds(run), "architecture": str(network.arch_file)})
     print(table(rows, args.seeds))
     print(f"total {(time.perf_counter() - start) / 60:.1f} min")
     if args.json:
