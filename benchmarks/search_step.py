@@ -1,4 +1,5 @@
-"""Supernet search-step throughput and peak memory of the differentiable strategy on the ``gas`` space.
+"""Supernet search-step throughput and peak memory of the differentiable strategy on the ``gas`` space, softmax
+relaxation (every candidate of every edge mixed; ``search_profile.py`` profiles the quickstart's sampled step).
 
 A search step is one architecture step (CE + latency term, gradients to the architecture only) plus one weight
 step (CE, gradients to the weights), as the ``differentiable`` strategy runs them. Each configuration runs in
@@ -17,7 +18,7 @@ import time
 
 CASES = {
     # name: (space params, batch, (h, w), steps)
-    "quickstart (gas-tiny, 64x128 = digit-scenes at resize 0.5, batch 16)": ({}, 16, (64, 128), 6),
+    "gas-tiny at the quickstart's 64x128 (digit-scenes at resize 0.5), batch 16": ({}, 16, (64, 128), 6),
     "gas-tiny at digit-scenes size 128x256, batch 16": ({}, 16, (128, 256), 4),
     "cityscapes crop (gas-paper, 512x1024, batch 2)": ({"preset": "gas-paper"}, 2, (512, 1024), 2),
 }
