@@ -15,16 +15,9 @@ from gasnas_plugins.latency.fidelity import (diverse_samples, fit_calibration, k
 from gasnas_plugins.latency.flops import FlopsEstimator
 from gasnas_plugins.latency.lut import LookupTableEstimator, calibration_key
 from gasnas_plugins.latency.whole import OnnxRuntimeEstimator
-from gasnas_plugins.spaces.gas.options import GasSpaceOptions
 from gasnas_plugins.spaces.gas.space import GasSearchSpace
 
 SHAPE = (1, 3, 32, 64)
-
-
-@pytest.fixture
-def space():
-    return GasSearchSpace(GasSpaceOptions(cells=3, nodes=2, channels=8, stem_channels=(8, 8, 8), reductions=(1,),
-                                          head_channels=16))
 
 
 def test_metrics():

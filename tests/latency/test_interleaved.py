@@ -23,17 +23,9 @@ from gasnas_plugins.latency import whole as whole_module
 from gasnas_plugins.latency.flops import FlopsEstimator
 from gasnas_plugins.latency.lut import LookupTableEstimator
 from gasnas_plugins.latency.whole import OnnxRuntimeEstimator
-from gasnas_plugins.spaces.gas.options import GasSpaceOptions
-from gasnas_plugins.spaces.gas.space import GasSearchSpace
 
 SHAPE = (1, 3, 32, 64)
 FASTEST = dict(warmup=0, repeats=1)
-
-
-@pytest.fixture
-def space():
-    return GasSearchSpace(GasSpaceOptions(cells=3, nodes=2, channels=8, stem_channels=(8, 8, 8), reductions=(1,),
-                                          head_channels=16))
 
 
 def _sweeps(n: int, *, warmup: int, repeats: int, seed: int):

@@ -14,17 +14,9 @@ from gasnas.errors import IncompatibleComponentsError, LatencyError
 from gasnas_plugins.latency import LUTOptions, WholeNetworkOptions
 from gasnas_plugins.latency.lut import LookupTableEstimator, calibration_key
 from gasnas_plugins.latency.whole import OnnxRuntimeEstimator, TorchEstimator
-from gasnas_plugins.spaces.gas.options import GasSpaceOptions
-from gasnas_plugins.spaces.gas.space import GasSearchSpace
 
 SHAPE = (1, 3, 32, 64)
 FAST = dict(warmup=1, repeats=3)
-
-
-@pytest.fixture
-def space():
-    return GasSearchSpace(GasSpaceOptions(cells=3, nodes=2, channels=8, stem_channels=(8, 8, 8), reductions=(1,),
-                                          head_channels=16))
 
 
 def _lut(tmp_path, **kw) -> LookupTableEstimator:
