@@ -22,6 +22,8 @@ from gasnas.engine import Engine
 from gasnas.errors import ConfigError, LatencyError
 from gasnas.options import parse_options
 from gasnas.reporting import NullReporter
+from gasnas_plugins.spaces.dcnas.options import DcnasSpaceOptions
+from gasnas_plugins.spaces.dcnas.space import DcnasSearchSpace
 from gasnas_plugins.spaces.fasterseg.options import FasterSegSpaceOptions
 from gasnas_plugins.spaces.fasterseg.space import FasterSegSearchSpace
 from gasnas_plugins.spaces.gas.options import GasSpaceOptions
@@ -115,6 +117,20 @@ def test_each_decoupled_term_relaxes_only_its_own_choices(granularity):
         assert moved <= own  # nothing of another granularity moves
         # held uniform, every cell some network holds counts; held at the argmax, those on its paths
         assert moved == own if hold == "uniform" else moved, (hold, own - moved)
+
+
+@pytest.mark.parametrize("granularity", ["op", "path"])
+def test_the_dcnas_paths_and_operations_are_decoupled_apart(granularity):
+    space = DcnasSearchSpace(parse_options(DcnasSpaceOptions, {"preset": "dcnas-tiny"}))
+    expected = ExpectedLatency(space.cost_terms((1, 3, 64, 128)), _cost)
+    choices = space.build_supernet(3).relaxed_choices()
+    assert {c.granularity for c in choices if c.key.endswith("/inputs")} == {"path"}
+    assert {c.granularity for c in choices if not c.key.endswith("/inputs")} == {"op"}
+    probs = _probs(choices)
+    Decoupled(choices, {"op": float(granularity == "op"), "path": float(granularity == "path")}, "uniform")(
+        expected, probs).backward()
+    moved = {c.key for c in choices if probs[c.key].grad is not None and probs[c.key].grad.abs().sum() > 0}
+    assert moved and moved <= {c.key for c in choices if c.granularity == granularity}
 
 
 def test_held_choices_are_uniform_argmax_or_the_spaces_held_candidate():

@@ -141,7 +141,7 @@ class DcnasSupernet(Supernet):
             group = f"layer{cell[0]}/scale{cell[1]}"
             if has_inputs_choice(spec, cell):
                 names = tuple("stem" if src == STEM else f"layer{src[0]}/scale{src[1]}" for src in self.sources[cell])
-                choices.append(RelaxedChoice(inputs_label(*cell), names, group))
+                choices.append(RelaxedChoice(inputs_label(*cell), names, group, granularity="path"))
             choices.extend(RelaxedChoice(edge_key(*cell, i, j), spec.ops, group, zero)
                            for i in range(1, spec.nodes + 1) for j in range(i))
         self._choices = tuple(choices)
