@@ -191,6 +191,13 @@ class Supernet(nn.Module, ABC):
     def mixing_for(self, sample: Mapping[str, Any]) -> dict[str, Tensor]:
         """The one-hot mixing under which the supernet computes exactly the network of ``sample``."""
 
+    def gather_evidence(self, probs: Mapping[str, Tensor], accuracy: Callable[[Mapping[str, Any]], float],
+                        latency: Callable[[Mapping[str, Any]], float]) -> None:
+        """Before a strategy's final :meth:`derive`: a supernet whose derivation weighs more than ``probs`` (e.g.
+        FasterSeg's head choice by accuracy and latency) measures what it needs here -- ``accuracy(sample)`` scores
+        a derived network on the supernet's weights, ``latency(sample)`` estimates it -- and keeps it for
+        :meth:`derive`. Nothing by default."""
+
 
 class SearchSpace(ABC):
     """A family of segmentation networks described by labelled choices (NNI's sample format)."""

@@ -170,3 +170,22 @@ def test_guard_and_head_options_are_checked():
         parse_options(FasterSegSpaceOptions, {"max_skips": -1})
     assert Guards().enabled and resolve(FasterSegSpaceOptions(head_choice=True)).heads == ((0, 2), (1, 2))
     assert set(OPS) == set(resolve(FasterSegSpaceOptions()).ops)
+
+
+def test_a_differentiable_search_chooses_the_head_by_the_objective(gas_config):
+    from gasnas.config import load_config
+    from gasnas.engine import Engine
+    from gasnas.reporting import NullReporter
+    from gasnas_plugins.spaces.fasterseg.guards import best_head
+
+    overrides = ["space.name=fasterseg", "space.params={layers: 3, channels: 8, stem_channels: 8, head_channels: 8, "
+                 "ops: [skip, conv], widths: [6, 12], head_choice: true}", "communicator.name=none",
+                 "latency.name=flops", "latency.params={}", "latency.measure=null",
+                 "strategy.params={warmup_epochs: 1, top_k: 2, val_batches: 1, derivation: argmax}",
+                 "budget.epochs=2", "budget.steps_per_epoch=1"]
+    engine = Engine(load_config(gas_config, overrides), reporter=NullReporter())
+    result = engine.run()
+    supernet = engine.strategy.supernet
+    assert set(supernet.head_evidence) == {"1/8+1/32", "1/16+1/32"}  # both heads' derived networks measured
+    assert all(latency > 0 for _, latency in supernet.head_evidence.values())
+    assert result.best.sample[HEAD] == best_head(supernet.head_evidence, supernet.head_exponent)

@@ -267,6 +267,12 @@ class FasterSegSupernet(Supernet):
         return {head: max(self._guarded(logp, head, 4), key=lambda s: self._score(s, logp))
                 for head in self.spec.head_names()}
 
+    def gather_evidence(self, probs: Mapping[str, Tensor], accuracy: Callable[[Mapping[str, Any]], float],
+                        latency: Callable[[Mapping[str, Any]], float]) -> None:
+        """With a head choice, FasterSeg's: :func:`choose_head` (each head's derived network scored and timed)."""
+        if len(self.spec.heads) > 1:
+            choose_head(self, probs, accuracy, latency)
+
     def record_head(self, head: str, accuracy: float, latency: float) -> None:
         """The accuracy and latency of ``head``'s derived network, for :meth:`derive`'s head choice."""
         if head not in self.spec.head_names():

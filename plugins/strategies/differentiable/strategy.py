@@ -393,6 +393,13 @@ class DifferentiableSearch(SearchStrategy):
         if derived is not None:
             out["derived_latency"] = derived
         mixing = self.supernet.mixing_for(best) if self.options.relaxation in SINGLE_PATH else probs
+        out[f"val_{ctx.evaluator.primary_metric}"] = self._score(ctx, mixing)
+        return out
+
+    @torch.no_grad()
+    def _score(self, ctx: SearchContext, mixing: Mapping[str, Tensor]) -> float:
+        """The evaluator's primary metric of the supernet under ``mixing`` on the first ``val_batches`` batches."""
+        self.supernet.eval()
 
         def forward(images: Tensor) -> Tensor:
             x, _ = self._batch(images, torch.zeros(images.shape[0], *images.shape[-2:], dtype=torch.long))
@@ -406,8 +413,7 @@ class DifferentiableSearch(SearchStrategy):
             batches.append(batch)
         result = ctx.evaluator.evaluate(self.supernet, batches, dataset=ctx.dataset, device=ctx.device,
                                         forward=forward)
-        out[f"val_{ctx.evaluator.primary_metric}"] = result.metrics[ctx.evaluator.primary_metric]
-        return out
+        return result.metrics[ctx.evaluator.primary_metric]
 
     def search(self, ctx: SearchContext) -> SearchResult:
         self._setup(ctx)
@@ -425,6 +431,10 @@ class DifferentiableSearch(SearchStrategy):
             metrics = self.epoch_metrics(ctx)
         with torch.no_grad():
             probs = self.probabilities()
+        # a derivation that weighs more than the probabilities measures it now (FasterSeg's head choice): a derived
+        # network's accuracy on its own path, its latency by the search's estimator (1 without one: accuracy decides)
+        self.supernet.gather_evidence(probs, lambda sample: self._score(ctx, self.supernet.mixing_for(sample)),
+                                      lambda sample: ctx.estimate_latency(sample) or 1.0)
         derived = self.derive(probs, self.options.top_k)
         architectures = [ctx.architecture(sample, log_probability=round(score, 4)) for sample, score in derived]
         final = {k: v for k, v in metrics.items()
