@@ -109,11 +109,9 @@ class LookupTableEstimator(BlockEstimator):
 
     def _measure(self, terms: list[CostTerm]) -> None:
         blocks = [b for t in terms for candidate in t.candidates for b in candidate]
-        if self.options.calls == "interleaved":
-            self.table.measure(blocks, self.time_block, self.env.progress, save_every=self.options.together,
-                               timer_many=self.time_blocks)
-        else:
-            self.table.measure(blocks, self.time_block, self.env.progress)
+        interleaved = {"save_every": self.options.together, "timer_many": self.time_blocks}
+        self.table.measure(blocks, self.time_block, self.env.progress,
+                           **(interleaved if self.options.calls == "interleaved" else {}))
 
     def prepare(self, space: SearchSpace, input_shape: tuple[int, ...]) -> None:
         """Measure the blocks the table lacks; with ``calibrate``, fit a calibration when there is none."""

@@ -109,9 +109,8 @@ class LatencyTable:
     def measure(self, blocks: Iterable[Block], timer: Callable[[Block], float], progress: Callable | None = None,
                 save_every: int = 8, *, timer_many: Callable[[list[Block]], list[float]] | None = None) -> int:
         """Time every block not yet in the table (each unique signature once), in equal groups of at most
-        ``save_every``: one by one
-        with ``timer``, or each group together with ``timer_many`` (its ms in the group's order); the table is
-        saved after every group. Returns how many were timed."""
+        ``save_every``: one by one with ``timer``, or each group together with ``timer_many`` (its ms in the
+        group's order); the table is saved after every group. Returns how many were timed."""
         todo = list({b.signature: b for b in blocks if b not in self}.values())
         if not todo:
             return 0
