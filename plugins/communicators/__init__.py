@@ -20,6 +20,10 @@ class GCNOptions:
     nodes: Literal["entries", "edges"] = option(
         "entries", "graph nodes: every (edge, op) entry of alpha (features: value, op and edge identity), "
                    "or every edge (features: its row of op logits)")
+    propagate: Literal["logits", "features"] = option(
+        "logits", "what the graph convolution carries with nodes 'entries': each entry's logit alone (the identity "
+                  "features only shape the adjacency; a zero alpha gets a zero update), or all its features (W "
+                  "can then learn one op preference shared by every cell)")
     previous: Literal["original", "communicated"] = option(
         "original", "read cell k-1's original alpha, or its already communicated alpha' (a chain)")
 

@@ -46,11 +46,15 @@ class GCNCommunicator(Communicator):
                 f"(found edges per cell {sorted(edges)}, candidates per edge {sorted(widths)}); use communicator "
                 "'none' with this space")
         self.edges, self.ops = edges.pop(), widths.pop()
-        features = 1 + self.ops + self.edges if options.nodes == "entries" else self.ops
-        out = 1 if options.nodes == "entries" else self.ops
+        entries = options.nodes == "entries"
+        features = 1 + self.ops + self.edges if entries else self.ops
+        # what the convolution carries: every feature, or (entries) the logit alone -- then a zero alpha gets a
+        # zero update and W cannot learn one op preference that every cell shares through the identity features
+        self.carried = 1 if entries and options.propagate == "logits" else features
+        out = 1 if entries else self.ops
         self.phi = nn.Linear(features, options.embedding, bias=False)
         self.phi_prime = nn.Linear(features, options.embedding, bias=False)
-        self.weight = nn.Linear(features, out, bias=False)
+        self.weight = nn.Linear(self.carried, out, bias=False)
         nn.init.normal_(self.weight.weight, std=0.01)
         gamma = torch.tensor(float(options.gamma))
         if options.learn_gamma:
@@ -72,7 +76,7 @@ class GCNCommunicator(Communicator):
         x = self._features(current) if previous is None else torch.cat(
             [self._features(previous), self._features(current)], dim=0)
         adjacency = F.softmax(self.phi(x) @ self.phi_prime(x).t(), dim=1)
-        z = self.weight(adjacency @ x)
+        z = self.weight(adjacency @ x[:, :self.carried])
         z_current = z[-self.edges * self.ops:] if self.options.nodes == "entries" else z[-self.edges:]
         return current + self.gamma * z_current.reshape(self.edges, self.ops)
 

@@ -55,3 +55,16 @@ def test_cells_of_different_shape_are_a_clear_error():
     choices = _choices(cells=1, edges=5) + [RelaxedChoice("cell1/edge_0", ("a", "b"), "cell1")]
     with pytest.raises(IncompatibleComponentsError, match="use communicator 'none'"):
         GCNCommunicator(GCNOptions(), choices)
+
+
+def test_the_default_carries_logits_alone_so_a_zero_alpha_gets_no_shared_preference():
+    """With the identity features carried, W turns them into one op preference that every cell gets alike: at a
+    zero alpha every cell k >= 1 receives the same nonzero update. Carrying the logits alone, it receives none."""
+    torch.manual_seed(0)
+    choices = _choices()
+    zeros = {c.key: torch.zeros(8) for c in choices}
+    carried = GCNCommunicator(GCNOptions(), choices)(zeros)
+    assert all(torch.equal(v, torch.zeros(8)) for v in carried.values())
+    shared = GCNCommunicator(GCNOptions(propagate="features"), choices)(zeros)
+    assert not torch.allclose(shared["cell1/edge_0"], torch.zeros(8))
+    assert torch.allclose(shared["cell1/edge_0"], shared["cell2/edge_0"])  # one preference for every cell
