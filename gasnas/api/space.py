@@ -31,7 +31,7 @@ from gasnas.errors import IncompatibleComponentsError
 from gasnas.mutable import Mutable, default_sample, random_sample, validate_sample
 
 __all__ = ["SearchSpace", "Supernet", "RelaxedChoice", "Block", "CostTerm", "Condition", "Factor", "GRANULARITIES",
-           "kbest", "log_scores"]
+           "kbest", "log_scores", "refuse_partial_channels", "supernet_of"]
 
 
 @dataclass(frozen=True)
@@ -233,8 +233,17 @@ class SearchSpace(ABC):
     def build(self, sample: Mapping[str, Any], num_classes: int) -> nn.Module:
         """A stand-alone network for ``sample`` (eval mode returns ``N x num_classes x H x W`` logits)."""
 
-    def build_supernet(self, num_classes: int) -> Supernet:
-        """A weight-sharing supernet over the space (capability ``supernet``)."""
+    def build_supernet(self, num_classes: int, *, partial_channels: int = 1) -> Supernet:
+        """A weight-sharing supernet over the space (capability ``supernet``).
+
+        ``partial_channels`` is PC-DARTS' K, asked for by a strategy to save memory: every mixed edge sends only
+        the first ``C / K`` of its ``C`` channels through its candidates, the rest bypass them (downsampled like
+        the candidates' output across a stride), and a channel shuffle with K groups interleaves the two parts.
+        Only the supernet changes (derived networks are full width). K = 1 (the default) is the plain supernet
+        and every space must accept it; a space that cannot mix a fraction of its channels raises
+        :class:`~gasnas.errors.IncompatibleComponentsError` for K > 1 (see :func:`refuse_partial_channels`).
+        Strategies build through :func:`supernet_of`, which also serves spaces whose ``build_supernet`` predates
+        the keyword."""
         raise IncompatibleComponentsError(f"search space {type(self).__name__} cannot build a supernet")
 
     def nni_model_space(self, num_classes: int) -> nn.Module:
@@ -274,3 +283,29 @@ class SearchSpace(ABC):
 
         blob = f"{type(self).__module__}.{type(self).__qualname__}:{getattr(self, 'options', None)!r}"
         return f"{type(self).__name__}-{hashlib.sha1(blob.encode()).hexdigest()[:10]}"
+
+
+def refuse_partial_channels(space: SearchSpace, partial_channels: int, why: str) -> None:
+    """For a :meth:`SearchSpace.build_supernet` that cannot mix a fraction of its channels: nothing when
+    ``partial_channels`` is 1, else the :class:`~gasnas.errors.IncompatibleComponentsError` naming the space, the
+    option and ``why``."""
+    if partial_channels != 1:
+        raise IncompatibleComponentsError(
+            f"search space {type(space).__name__} cannot build a supernet with partial channels "
+            f"(strategy.params.partial_channels: {partial_channels}): {why}; set partial_channels: 1")
+
+
+def supernet_of(space: SearchSpace, num_classes: int, partial_channels: int = 1) -> Supernet:
+    """``space.build_supernet(num_classes, partial_channels=K)``, the keyword passed only when K > 1: a space
+    whose ``build_supernet`` takes only ``num_classes`` still builds its plain supernet, and refuses K > 1 with
+    a clear error instead of a ``TypeError``."""
+    if partial_channels < 1:
+        raise ValueError(f"partial_channels must be >= 1, got {partial_channels}")
+    if partial_channels == 1:
+        return space.build_supernet(num_classes)
+    import inspect
+
+    parameters = inspect.signature(space.build_supernet).parameters
+    if "partial_channels" not in parameters and not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        refuse_partial_channels(space, partial_channels, "its build_supernet takes no partial_channels")
+    return space.build_supernet(num_classes, partial_channels=partial_channels)

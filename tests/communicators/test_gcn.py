@@ -68,3 +68,13 @@ def test_the_default_carries_logits_alone_so_a_zero_alpha_gets_no_shared_prefere
     shared = GCNCommunicator(GCNOptions(propagate="features"), choices)(zeros)
     assert not torch.allclose(shared["cell1/edge_0"], torch.zeros(8))
     assert torch.allclose(shared["cell1/edge_0"], shared["cell2/edge_0"])  # one preference for every cell
+
+
+def test_the_communication_metric_is_the_relative_change_of_alpha():
+    from gasnas_plugins.strategies.differentiable.strategy import communication
+
+    alphas = {"a": torch.tensor([3.0, 0.0]), "b": torch.tensor([0.0, 4.0])}
+    assert communication(alphas, alphas) == 0.0
+    assert communication(alphas, {"a": torch.tensor([3.0, 5.0]), "b": alphas["b"]}) == pytest.approx(1.0)
+    zeros = {"a": torch.zeros(2)}
+    assert communication(zeros, {"a": torch.ones(2)}) == 0.0  # nothing to change yet

@@ -10,7 +10,7 @@ import torch
 
 from gasnas.api.communicator import Communicator
 from gasnas.api.latency import LatencyEnv, LatencyEstimator
-from gasnas.api.space import SearchSpace, Supernet
+from gasnas.api.space import SearchSpace, Supernet, supernet_of
 from gasnas.api.strategy import SearchStrategy
 from gasnas.errors import ConfigError, IncompatibleComponentsError
 from gasnas.registry import NNI, SAMPLING, SUPERNET
@@ -70,6 +70,23 @@ def test_supernet_relaxes_derives_and_runs_single_paths(comp):
     single = supernet.mixing_for(derived[0][0])
     assert set(single) == set(uniform)
     assert supernet.eval()(torch.randn(*SHAPE), single).shape == (1, 3, *SHAPE[2:])
+
+
+@pytest.mark.parametrize("comp", [p for p in all_components("search spaces")
+                                  if SUPERNET in p.values[0].traits["capabilities"]])
+def test_supernet_takes_partial_channels_or_refuses_them_clearly(comp):
+    """The contract's ``partial_channels`` (PC-DARTS' K): a supernet that mixes half its channels keeps its
+    choices and runs, or the space names the option it cannot serve."""
+    space = _space(comp)
+    choices = [c.key for c in space.build_supernet(3, partial_channels=1).relaxed_choices()]
+    try:
+        half = supernet_of(space, 3, 2)
+    except IncompatibleComponentsError as exc:
+        assert "partial_channels" in str(exc)
+        return
+    assert [c.key for c in half.relaxed_choices()] == choices
+    uniform = {c.key: torch.full((len(c.candidates),), 1 / len(c.candidates)) for c in half.relaxed_choices()}
+    assert half(torch.randn(2, *SHAPE[1:]), uniform).shape == (2, 3, *SHAPE[2:])
 
 
 @pytest.mark.parametrize("comp", [p for p in all_components("search spaces")

@@ -124,6 +124,7 @@ def test_a_search_learns_decides_and_does_not_collapse_to_skips(gas_config):
     reliability = [r.get("edge_reliability") for r in records]  # known once both halves hold evidence
     assert reliability[:2] == [None, None] and 0.0 <= reliability[-1] <= 1.0
     assert result.metrics["edge_reliability"] == reliability[-1]
+    assert all(r["communication"] >= 0 for r in records) and "communication" in result.metrics  # the gcn's share
     ops = [v for k, v in result.best.sample.items() if "/op_" in k]
     assert ops.count("skip_connect") <= len(ops) / 3
     assert not result.warnings

@@ -10,7 +10,7 @@ from encdec_space.network import (EncDecNetwork, EncDecSupernet, block_label, hi
                                   stage_candidates, width_label)
 from encdec_space.plugin import EncDecOptions
 from gasnas.api import Categorical, Mutable
-from gasnas.api.space import Block, CostTerm, SearchSpace
+from gasnas.api.space import Block, CostTerm, SearchSpace, refuse_partial_channels
 
 
 def _down(size: tuple[int, int]) -> tuple[int, int]:
@@ -38,7 +38,10 @@ class EncDecSpace(SearchSpace):
         self.validate(sample)
         return EncDecNetwork(self.options, sample, num_classes)
 
-    def build_supernet(self, num_classes: int) -> EncDecSupernet:
+    def build_supernet(self, num_classes: int, *, partial_channels: int = 1) -> EncDecSupernet:
+        """The supernet; no partial channels (a block's candidates change its width)."""
+        refuse_partial_channels(self, partial_channels, "a block's candidates change its width, so no channels can "
+                                "bypass them")
         return EncDecSupernet(self.options, num_classes)
 
     def describe(self, sample: Mapping[str, Any]) -> str:

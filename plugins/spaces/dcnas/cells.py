@@ -11,17 +11,17 @@ all at stride 1: the resampling moves between scales.
 
 Channel sampling (PC-DARTS) is a property of a supernet edge: only the first ``C / K`` channels go through the
 mixed operation, the rest bypass it, and a channel shuffle with ``K`` groups mixes the two halves for the next edge.
+The edge is GAS's :class:`~gasnas_plugins.spaces.gas.cells.MixedOp` at stride 1, which does exactly this.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gasnas_plugins.spaces.gas.cells import Projection
+from gasnas_plugins.spaces.gas.cells import MixedOp, Projection, channel_shuffle
 from gasnas_plugins.spaces.gas.ops import ConvBNReLU, make_op
 
 __all__ = ["Cell", "STEM", "cell_label", "inputs_label", "op_label", "input_label", "edge_key", "sources_of",
@@ -93,39 +93,6 @@ class Fusion(nn.Module):
         return total / norm
 
 
-def channel_shuffle(x: Tensor, groups: int) -> Tensor:
-    """ShuffleNet's shuffle: channels ``(g, c)`` reordered to ``(c, g)``."""
-    if groups == 1:
-        return x
-    n, c, h, w = x.shape
-    return x.view(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
-
-
-class MixedOp(nn.Module):
-    """All candidates on one edge over the first ``channels / groups`` channels; the rest bypass them."""
-
-    def __init__(self, ops: Sequence[str], channels: int, groups: int = 1) -> None:
-        super().__init__()
-        self.names = tuple(ops)
-        self.groups = groups
-        self.active_channels = channels // groups
-        self.ops = nn.ModuleList(make_op(op, self.active_channels, 1) for op in ops)
-
-    def forward(self, x: Tensor, weights: Tensor, active: Sequence[int]) -> Tensor:
-        part, rest = x[:, :self.active_channels], x[:, self.active_channels:]
-        out = None
-        for i in active:
-            if self.names[i] == "zero":  # contributes nothing: skip its kernels
-                continue
-            y = weights[i] * self.ops[i](part)
-            out = y if out is None else out + y
-        if out is None:  # only zero is active
-            out = torch.zeros_like(part)
-        if self.groups == 1:
-            return out
-        return channel_shuffle(torch.cat([out, rest], dim=1), self.groups)
-
-
 class SearchCell(nn.Module):
     """A supernet cell: a fusion over every source and a :class:`MixedOp` on every edge of the DAG."""
 
@@ -135,7 +102,7 @@ class SearchCell(nn.Module):
         self.layer, self.scale = cell
         self.nodes = nodes
         self.fusion = Fusion(sources, channels, self.scale)
-        self.edges = nn.ModuleDict({f"{i}_{j}": MixedOp(ops, channels, groups)
+        self.edges = nn.ModuleDict({f"{i}_{j}": MixedOp(ops, channels, 1, groups)
                                     for i in range(1, nodes + 1) for j in range(i)})
         self.project = Projection(nodes, channels)
 

@@ -11,13 +11,14 @@ holds the cells the head reaches; :meth:`DcnasSearchSpace.canonical` drops the l
 from __future__ import annotations
 
 import collections
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
-from gasnas.api import Categorical, CategoricalMultiple, Mutable
+from gasnas.api import Categorical, CategoricalMultiple, IncompatibleComponentsError, Mutable
 from gasnas.api.space import Block, CostTerm, SearchSpace
 from gasnas_plugins.spaces.dcnas.cells import (STEM, Projection, Resample, cell_label, edge_key, input_label,
                                                inputs_label, op_label, sources_of)
@@ -76,8 +77,30 @@ class DcnasSearchSpace(SearchSpace):
         self.validate(sample)
         return DcnasNetwork(self.spec, sample, num_classes)
 
-    def build_supernet(self, num_classes: int) -> DcnasSupernet:
-        return DcnasSupernet(self.spec, num_classes, self.sampling)
+    def build_supernet(self, num_classes: int, *, partial_channels: int = 1) -> DcnasSupernet:
+        """The supernet with the space's sampling; a strategy's ``partial_channels`` K > 1 is its channel sampling
+        at 1/K (see :meth:`sampling_for`)."""
+        return DcnasSupernet(self.spec, num_classes, self.sampling_for(partial_channels))
+
+    def sampling_for(self, partial_channels: int) -> Sampling:
+        """The space's sampling with a strategy's ``partial_channels`` K: K = 1 asks nothing (the space's own
+        ``channel_fraction`` holds); K > 1 sets channel_fraction 1/K, over the preset's, and must agree with a
+        channel_fraction set in the space's options."""
+        if partial_channels < 1:
+            raise ValueError(f"partial_channels must be >= 1, got {partial_channels}")
+        if partial_channels == 1:
+            return self.sampling
+        own = self.options.channel_fraction
+        if own is not None and self.sampling.groups != partial_channels:
+            raise IncompatibleComponentsError(
+                f"strategy.params.partial_channels {partial_channels} (1/{partial_channels} of each edge's channels) "
+                f"disagrees with space.params.channel_fraction {own} of search space dcnas (its channel sampling): "
+                f"set one of them only, or channel_fraction: {1 / partial_channels:g}")
+        if self.spec.channels % partial_channels:
+            raise IncompatibleComponentsError(
+                f"strategy.params.partial_channels {partial_channels} must divide the cell widths of search space "
+                f"dcnas, but space.params.channels is {self.spec.channels}; choose a K that divides it")
+        return dataclasses.replace(self.sampling, channel_fraction=1 / partial_channels)
 
     def nni_model_space(self, num_classes: int) -> nn.Module:
         """The space as NNI ``InputChoice`` s and ``Cell`` s with the same labels: a

@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gasnas_plugins.spaces.gas.ops import ConvBNReLU, make_op
 
-__all__ = ["Preprocess", "Projection", "MixedOp", "SearchCell", "FixedCell", "edge_key", "op_label", "input_label"]
+__all__ = ["Preprocess", "Projection", "channel_shuffle", "MixedOp", "SearchCell", "FixedCell", "edge_key", "op_label",
+           "input_label"]
 
 
 def edge_key(cell: int, node: int, source: int) -> str:
@@ -55,16 +57,42 @@ def _stride(reduction: bool, source: int) -> int:
     return 2 if reduction and source < 2 else 1
 
 
-class MixedOp(nn.Module):
-    """All candidates on one edge; ``forward(x, w)`` = sum of w_o * op_o(x) over candidates with w_o != 0."""
+def channel_shuffle(x: Tensor, groups: int) -> Tensor:
+    """ShuffleNet's shuffle: channels ``(g, c)`` reordered to ``(c, g)``."""
+    if groups == 1:
+        return x
+    n, c, h, w = x.shape
+    return x.view(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
 
-    def __init__(self, ops: Sequence[str], channels: int, stride: int) -> None:
+
+class MixedOp(nn.Module):
+    """All candidates on one edge; ``forward(x, w, active)`` = sum of w_o * op_o(x) over the ``active``
+    candidates (``zero`` skipped: it contributes nothing).
+
+    With ``groups`` K > 1, PC-DARTS' partial channels: only the first ``channels / K`` channels go through the
+    candidates (built that narrow), the rest bypass them -- max-pooled 2x2 across a stride, as PC-DARTS, to the
+    candidates' output size -- and a channel shuffle with K groups interleaves the two parts for the next edge.
+    The gas and dcnas supernets share it."""
+
+    def __init__(self, ops: Sequence[str], channels: int, stride: int = 1, groups: int = 1) -> None:
         super().__init__()
+        if groups < 1 or channels % groups:
+            raise ValueError(f"partial channels: {channels} channels do not split into {groups} equal groups")
         self.names = tuple(ops)
-        self.ops = nn.ModuleList(make_op(op, channels, stride) for op in ops)
-        self.stride = stride
+        self.stride, self.groups = stride, groups
+        self.active_channels = channels // groups
+        self.ops = nn.ModuleList(make_op(op, self.active_channels, stride) for op in ops)
 
     def forward(self, x: Tensor, weights: Tensor, active: Sequence[int]) -> Tensor:
+        if self.groups == 1:
+            return self._mix(x, weights, active)
+        out = self._mix(x[:, :self.active_channels], weights, active)
+        rest = x[:, self.active_channels:]
+        if self.stride > 1:  # ceil_mode: the candidates' size, ceil(h / 2), on odd sizes too
+            rest = F.max_pool2d(rest, self.stride, self.stride, ceil_mode=True)
+        return channel_shuffle(torch.cat([out, rest], dim=1), self.groups)
+
+    def _mix(self, x: Tensor, weights: Tensor, active: Sequence[int]) -> Tensor:
         out = None
         for i in active:
             if self.names[i] == "zero":  # contributes nothing: skip its kernels
@@ -72,7 +100,7 @@ class MixedOp(nn.Module):
             y = weights[i] * self.ops[i](x)
             out = y if out is None else out + y
         if out is None:  # only zero is active (single path through "no connection")
-            out = self.ops[self.names.index("zero")](x) if "zero" in self.names else x[:, :, ::self.stride, ::self.stride] * 0
+            out = torch.zeros_like(x[:, :, ::self.stride, ::self.stride])
         return out
 
 
@@ -87,15 +115,15 @@ class _Cell(nn.Module):
 
 
 class SearchCell(_Cell):
-    """A supernet cell: every edge is a :class:`MixedOp`."""
+    """A supernet cell: every edge is a :class:`MixedOp` (over ``1 / groups`` of its channels)."""
 
     def __init__(self, index: int, c_prev_prev: int, c_prev: int, channels: int, nodes: int, reduction: bool,
-                 strides: tuple[int, int], ops: Sequence[str]) -> None:
+                 strides: tuple[int, int], ops: Sequence[str], groups: int = 1) -> None:
         super().__init__(index, c_prev_prev, c_prev, channels, nodes, reduction, strides)
         self.edges = nn.ModuleDict()
         for i in range(2, nodes + 2):
             for j in range(i):
-                self.edges[f"{i}_{j}"] = MixedOp(ops, channels, _stride(reduction, j))
+                self.edges[f"{i}_{j}"] = MixedOp(ops, channels, _stride(reduction, j), groups)
 
     def forward(self, s0: Tensor, s1: Tensor, mixing: Mapping[str, Tensor],
                 active: Mapping[str, Sequence[int]]) -> Tensor:

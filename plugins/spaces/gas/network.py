@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gasnas.api import IncompatibleComponentsError
 from gasnas.api.space import Factor, RelaxedChoice, Supernet, kbest, log_scores
 from gasnas_plugins.spaces.gas.cells import FixedCell, SearchCell, edge_key, input_label, op_label
 from gasnas_plugins.spaces.gas.ops import ConvBNReLU, SepConv
@@ -136,13 +137,16 @@ class GasNetwork(_Backbone):
 
 
 class GasSupernet(_Backbone, Supernet):
-    """Every candidate on every edge; each cell has its own architecture parameters (no sharing)."""
+    """Every candidate on every edge; each cell has its own architecture parameters (no sharing). With
+    ``partial_channels`` K > 1 every edge mixes its candidates over ``1 / K`` of its channels (PC-DARTS, see
+    :class:`~gasnas_plugins.spaces.gas.cells.MixedOp`): every cell's width must be divisible by K."""
 
-    def __init__(self, spec: GasSpec, num_classes: int) -> None:
+    def __init__(self, spec: GasSpec, num_classes: int, partial_channels: int = 1) -> None:
         super().__init__(spec, num_classes)
+        self.partial_channels = partial_channels
         self.cells = nn.ModuleList(
-            SearchCell(p.index, p.c_prev_prev, p.c_prev, p.channels, spec.nodes, p.reduction, p.strides, spec.ops)
-            for p in self.plans)
+            SearchCell(p.index, p.c_prev_prev, p.c_prev, p.channels, spec.nodes, p.reduction, p.strides, spec.ops,
+                       partial_channels) for p in self.plans)
         zero = spec.ops.index("zero") if "zero" in spec.ops else None
         self._choices = tuple(
             RelaxedChoice(edge_key(k, i, j), spec.ops, f"cell{k}", zero)
@@ -212,7 +216,13 @@ class GasSupernet(_Backbone, Supernet):
         return sample, total
 
     def extract(self, sample: Mapping[str, Any]) -> GasNetwork:
-        """The stand-alone network of ``sample`` carrying the supernet's (shared) weights."""
+        """The stand-alone network of ``sample`` carrying the supernet's (shared) weights. Needs a supernet without
+        partial channels (its operations are narrower than a derived network's)."""
+        if self.partial_channels != 1:
+            raise IncompatibleComponentsError(
+                f"a supernet with partial channels (1/{self.partial_channels} of each edge's channels through its "
+                "operations) has operations narrower than the derived network's, so its weights do not carry "
+                "over; retrain the derived network (as PC-DARTS does) or search with partial_channels: 1")
         genotype = genotype_of(self.spec, sample)
         num_classes = self.head.classifier.out_channels
         net = GasNetwork(self.spec, genotype, num_classes).to(next(self.parameters()).device)

@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import nn
 
-from gasnas.api import Categorical, CategoricalMultiple, Mutable
+from gasnas.api import Categorical, CategoricalMultiple, IncompatibleComponentsError, Mutable
 from gasnas.api.space import Block, CostTerm, SearchSpace
 from gasnas_plugins.spaces.gas.cells import Preprocess, Projection, edge_key, input_label, op_label
 from gasnas_plugins.spaces.gas.network import GasNetwork, GasSupernet, Stem, genotype_of, log10_size, make_head, plan_cells
@@ -74,8 +74,18 @@ class GasSearchSpace(SearchSpace):
         self.validate(sample)
         return GasNetwork(self.spec, genotype_of(self.spec, sample), num_classes)
 
-    def build_supernet(self, num_classes: int) -> GasSupernet:
-        return GasSupernet(self.spec, num_classes)
+    def build_supernet(self, num_classes: int, *, partial_channels: int = 1) -> GasSupernet:
+        """The supernet; with ``partial_channels`` K > 1 (PC-DARTS) every cell's width must be divisible by K."""
+        if partial_channels < 1:
+            raise ValueError(f"partial_channels must be >= 1, got {partial_channels}")
+        for k in range(self.spec.cells):
+            width = self.spec.cell_channels(k)
+            if width % partial_channels:
+                raise IncompatibleComponentsError(
+                    f"strategy.params.partial_channels {partial_channels} must divide every cell's width in search "
+                    f"space gas, but cell {k} has {width} channels (space.params.channels {self.spec.channels}, "
+                    "doubled at each reduction); choose a K that divides channels, or change channels")
+        return GasSupernet(self.spec, num_classes, partial_channels)
 
     def nni_model_space(self, num_classes: int) -> nn.Module:
         """The space as NNI ``Cell`` s with the same labels: a

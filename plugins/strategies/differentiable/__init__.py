@@ -42,12 +42,23 @@ class DifferentiableOptions(SupernetTrainingOptions):
     relaxation: Literal["softmax", "gumbel", "hard_gumbel", "sampled"] = option(
         "sampled", "softmax: DARTS' continuous relaxation (every candidate computed); gumbel: SNAS-style "
                    "Gumbel-softmax samples (every candidate computed); hard_gumbel: GDAS-style one-hot Gumbel "
-                   "samples with a straight-through gradient; sampled: paths drawn from the distribution, the "
-                   "architecture's gradient by the score function over `paths` paths run on one batch "
-                   "(ProxylessNAS / TuNAS REINFORCE). hard_gumbel and sampled compute one candidate per choice: "
-                   "a step costs about one network")
+                   "samples (k-hot with gumbel_paths k) with a straight-through gradient; sampled: paths drawn from "
+                   "the distribution, the architecture's gradient by the score function over `paths` paths run on "
+                   "one batch (ProxylessNAS / TuNAS REINFORCE). hard_gumbel and sampled compute one candidate per "
+                   "choice (hard_gumbel: gumbel_paths of them): a step costs about one network")
     paths: int = option(4, "sampled: paths drawn per architecture step, each run on the same batch (forward only)",
                         ge=2, le=1024)
+    gumbel_paths: int = option(
+        1, "hard_gumbel: k, the candidates drawn per choice per step -- the top k of the Gumbel-perturbed logits "
+           "(Gumbel-top-k: k draws without replacement), each weighted 1/k in the forward pass (the edge averages "
+           "them, its output on the scale of one candidate's whatever k), with the straight-through gradient of "
+           "the Gumbel-softmax to the logits; clamped to the candidates a choice has. 1: GDAS' one path. A step "
+           "costs about k networks", ge=1, le=MAX_COUNT)
+    partial_channels: int = option(
+        1, "PC-DARTS' K: every mixed edge of the supernet sends 1/K of its channels through its candidates, the "
+           "rest bypass them (max-pooled across a stride) and a channel shuffle interleaves both (about K times "
+           "less memory and compute in the mixed operations; the derived networks keep their full width). Needs "
+           "a space that supports it (gas, dcnas) and K dividing its widths; 1: off", ge=1, le=64)
     tau_start: float = option(1.0, "Gumbel-softmax temperature at the first search epoch", gt=0, le=1000)
     tau_end: float = option(0.2, "temperature at the last epoch (exponential decay in between)", gt=0, le=1000)
     warmup_epochs: int | None = option(
@@ -110,6 +121,9 @@ class DifferentiableOptions(SupernetTrainingOptions):
                 raise ValueError(f"latency_weights.{name} ({weight}) must be >= 0")
         if self.latency_weights is not None and not sum(self.latency_weights.values()) > 0:
             raise ValueError("latency_weights must not all be 0")
+        if self.gumbel_paths > 1 and self.relaxation != "hard_gumbel":
+            raise ValueError(f"gumbel_paths ({self.gumbel_paths}) is read only by relaxation: hard_gumbel (got "
+                             f"'{self.relaxation}'); set relaxation: hard_gumbel, or remove gumbel_paths")
 
     def warmup_of(self, epochs: int) -> int:
         """Warm-up epochs within a budget of ``epochs``."""

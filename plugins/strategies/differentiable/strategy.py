@@ -10,7 +10,9 @@ the mixing probabilities, so the latency term moves the architecture toward the 
 picks the most probable architecture that meets the target (see :mod:`gasnas_plugins.strategies.derivation`).
 
 Every epoch records the entropy of the architecture distribution; a search that ends near uniform says so: its
-result was decided by noise, not by what the supernet learned.
+result was decided by noise, not by what the supernet learned. With a communicator it also records how much the
+communicator changes alpha (``communication``: ||alpha' - alpha|| / ||alpha||), so a module that learned to pass
+nothing shows as a value near 0.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from torch import Tensor, nn
 
 from gasnas.api import ConfigError, LatencyError, SearchContext, SearchResult, ensure_finite
 from gasnas.api.model import as_output
+from gasnas.api.space import supernet_of
 from gasnas.api.strategy import SearchStrategy
 from gasnas_plugins.strategies.derivation import Cap, derive_distinct, derive_for_latency
 from gasnas_plugins.strategies.differentiable import TARGET_LOSSES, DifferentiableOptions
@@ -60,6 +63,26 @@ def normalised_entropy(probs: Mapping[str, Tensor]) -> float:
     return sum(values) / max(len(values), 1)
 
 
+def gumbel_top_k(logits: Tensor, k: int, tau: float) -> Tensor:
+    """GDAS' hard Gumbel sample with ``k`` paths: the top ``k`` of the Gumbel-perturbed logits (``k`` candidates
+    drawn without replacement, in proportion to softmax(logits) for the first), each weighted 1 / k in the forward
+    pass, so that the edge averages them; the gradient is the Gumbel-softmax's at temperature ``tau``
+    (straight-through, as ``F.gumbel_softmax(hard=True)``). ``k`` is clamped to the number of candidates."""
+    gumbels = -torch.empty_like(logits).exponential_().log()  # F.gumbel_softmax's noise
+    soft = F.softmax((logits + gumbels) / tau, dim=-1)
+    top = torch.topk(logits.detach() + gumbels, min(k, logits.shape[-1]), dim=-1).indices
+    hard = torch.zeros_like(soft).scatter_(-1, top, 1.0 / top.shape[-1])
+    return hard - soft.detach() + soft
+
+
+def communication(alphas: Mapping[str, Tensor], communicated: Mapping[str, Tensor]) -> float:
+    """How much the communicator changes the architecture: ``||alpha' - alpha|| / ||alpha||`` over every choice
+    (0 without communication; 0 when alpha is still zero)."""
+    change = sum(float((communicated[k] - v).pow(2).sum()) for k, v in alphas.items())
+    size = sum(float(v.pow(2).sum()) for v in alphas.values())
+    return math.sqrt(change / size) if size > 0 else 0.0
+
+
 class DifferentiableSearch(SearchStrategy):
     """See the module docstring; options: :class:`DifferentiableOptions`."""
 
@@ -93,7 +116,7 @@ class DifferentiableSearch(SearchStrategy):
                               "and a relative band needs a latency target: see `gasnas config check`")
         # the latency term: the lagrangian constraint whenever there is a target, the others when beta > 0
         self.latency_active = (ctx.latency_target is not None if o.latency_loss == "lagrangian" else o.beta > 0)
-        self.supernet = ctx.space.build_supernet(ctx.num_classes).to(device)
+        self.supernet = supernet_of(ctx.space, ctx.num_classes, o.partial_channels).to(device)
         choices = self.supernet.relaxed_choices()
         self.arch = ArchParameters(choices).to(device)
         self.split = SplitHalf(pools(choices))
@@ -174,6 +197,8 @@ class DifferentiableSearch(SearchStrategy):
             return probs, probs
         hard = self.options.relaxation == "hard_gumbel"
         tau = self.tau(epoch)
+        if hard and self.options.gumbel_paths > 1:
+            return {k: gumbel_top_k(v, self.options.gumbel_paths, tau) for k, v in logits.items()}, probs
         return {k: F.gumbel_softmax(v, tau=tau, hard=hard) for k, v in logits.items()}, probs
 
     # -- steps ------------------------------------------------------------------------------------------------
@@ -385,6 +410,9 @@ class DifferentiableSearch(SearchStrategy):
         if self.expected is not None:
             out["expected_latency_ms"] = float(self.expected(probs))
         out["entropy"] = normalised_entropy(probs)
+        if self.communicator is not None:
+            alphas = self.arch.as_dict()
+            out["communication"] = communication(alphas, self.communicator(alphas))
         reliability = self.split.reliability()
         if reliability is not None:
             out["edge_reliability"] = reliability
@@ -437,8 +465,8 @@ class DifferentiableSearch(SearchStrategy):
                                       lambda sample: ctx.estimate_latency(sample) or 1.0)
         derived = self.derive(probs, self.options.top_k)
         architectures = [ctx.architecture(sample, log_probability=round(score, 4)) for sample, score in derived]
-        final = {k: v for k, v in metrics.items()
-                 if k.startswith("val_") or k in ("expected_latency_ms", "entropy", "edge_reliability")}
+        reported = ("expected_latency_ms", "entropy", "edge_reliability", "communication")
+        final = {k: v for k, v in metrics.items() if k.startswith("val_") or k in reported}
         final["decided"] = float(final["entropy"] < UNDECIDED)
         if ctx.latency_target is not None and self.options.derivation != "argmax":
             final["derivation_mu"] = self.mu
