@@ -99,8 +99,9 @@ class EpochClock:
                         setattr(EpochReport, "on_train_epoch_end", originals[2]))
 
 
-def run(config: Path, strategy: str, params: str, device: str) -> dict:
-    """One search: its epochs' times, the whole run's time and the derived architecture."""
+def run(config: Path, overrides: list[str], device: str, threads: int | None = None) -> dict:
+    """One search of ``config`` with ``overrides`` on ``threads`` CPU threads (None: gasnas's rule, see
+    gasnas.threads): its epochs' times, the whole run's time and the derived architecture."""
     from gasnas.config import load_config
     from gasnas.engine import Engine
     from gasnas.reporting import NullReporter
@@ -108,8 +109,7 @@ def run(config: Path, strategy: str, params: str, device: str) -> dict:
     clock = EpochClock(device.startswith("cuda"))
     restore = clock.patch()
     try:
-        engine = Engine(load_config(config, [f"strategy.name={strategy}", f"strategy.params={params}"]),
-                        reporter=NullReporter(), device=device)
+        engine = Engine(load_config(config, overrides), reporter=NullReporter(), device=device, threads=threads)
         started = time.perf_counter()
         result = engine.run()
         total = time.perf_counter() - started
@@ -118,6 +118,15 @@ def run(config: Path, strategy: str, params: str, device: str) -> dict:
     best = result.best
     return {"wall_s": clock.wall, "cpu_s": clock.cpu, "run_s": total, "sample": dict(best.sample),
             "latency": best.metadata["estimated_latency"], "unit": best.metadata["estimated_latency_unit"]}
+
+
+def prepare_data(config: Path | str, overrides: list[str] = ()) -> None:
+    """Generate (and cache) the training data of ``config`` with ``overrides`` before anything is timed."""
+    from gasnas.config import load_config
+    from gasnas.plugins import get_plugin_manager
+
+    dataset = load_config(config, list(overrides)).dataset
+    get_plugin_manager().registry("datasets").get(dataset.name).build(dataset.params).split("train", train=True)
 
 
 def main() -> None:
@@ -149,18 +158,15 @@ def main() -> None:
     config.write_text(CONFIG.format(output=tmp / "runs", h=h, w=w, train=2 * args.steps * args.batch,
                                     cells=args.cells, nodes=args.nodes, reduction=args.cells // 2,
                                     latency=args.latency, epochs=args.epochs, batch=args.batch, steps=args.steps))
-    from gasnas.config import load_config
-    from gasnas.plugins import get_plugin_manager
-
-    dataset = load_config(config).dataset  # generate (and cache) the data before anything is timed
-    get_plugin_manager().registry("datasets").get(dataset.name).build(dataset.params).split("train", train=True)
+    prepare_data(config)
 
     runs: dict[tuple[str, float], dict] = {}
     for penalty in (0.0, args.penalty):
         for name, strategy, params in (("gasnas differentiable", "differentiable", gasnas_params),
                                        ("NNI DARTS", "nni", nni_params)):
             print(f"running {name}, penalty {penalty:g} ...", file=sys.stderr, flush=True)
-            runs[(name, penalty)] = run(config, strategy, params(args.arch_lr, penalty), args.device)
+            overrides = [f"strategy.name={strategy}", f"strategy.params={params(args.arch_lr, penalty)}"]
+            runs[(name, penalty)] = run(config, overrides, args.device, args.threads)
 
     print(f"\nGAS space gas-tiny with {args.cells} cells x {args.nodes} nodes (reduction at cell {args.cells // 2}), "
           f"digit-scenes {h}x{w}, batch {args.batch}, {args.steps} steps/epoch, {args.epochs} epochs, softmax "

@@ -99,6 +99,31 @@ def verdict(networks: list[Network]) -> dict[str, Any]:
             "seed_se": se, "margin": searched.mean - median, "dominated_by": dominating}
 
 
+def networks_of(runs: dict[str, SearchRun], randoms: int, tolerance: float,
+                folder: Path) -> dict[str, list[Network]]:
+    """:func:`networks_for` each setting's search run, their architecture files written to ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = {}
+    for setting, run in runs.items():
+        rows[setting] = networks_for(setting, run, randoms, tolerance, seed=RANDOM_SEED)
+        for n in rows[setting]:
+            run.architecture_file(n, folder)
+    return rows
+
+
+def judge(setting: str, seconds: float, networks: list[Network], seeds: list[int]) -> dict[str, Any]:
+    """The :func:`verdict` on one setting's retrained and measured networks, printed with their table; returns
+    it with the networks' figures (for the JSON report)."""
+    result = verdict(networks)
+    print(f"\n### {setting} (search {seconds:.0f} s)\n\n{table(networks, seeds)}\n", flush=True)
+    print(f"verdict: {'PASS' if result['passed'] else 'FAIL'} -- searched {result['searched']:.3f}, random "
+          f"median {result['random_median']:.3f} ({result['margin']:+.3f}; 2 SE = {2 * result['seed_se']:.3f}); "
+          + "; ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in result["checks"].items()), flush=True)
+    return {"verdict": result, "networks": [
+        {"name": n.name, "kind": n.kind, "estimated_ms": n.estimated, "measured_ms": n.measured, "miou": n.miou,
+         "mean_miou": n.mean, "skip_share": n.share(SKIP), "sample": n.sample} for n in networks]}
+
+
 def ray_executor(address: str | None) -> Any:
     """The registered ``ray`` executor (the ``ray`` extra), one CPU per retraining."""
     from gasnas.api import get_plugin_manager, parse_options
@@ -149,13 +174,7 @@ def main() -> None:
         print(f"  search {name}: {seconds:.0f} s", flush=True)
 
     folder = args.out / "architectures"
-    folder.mkdir(exist_ok=True)
-    rows: dict[str, list[Network]] = {}
-    for setting in args.settings:
-        run = runs[setting][0]
-        rows[setting] = networks_for(setting, run, args.randoms, args.tolerance, seed=RANDOM_SEED)
-        for n in rows[setting]:
-            run.architecture_file(n, folder)
+    rows = networks_of({s: runs[s][0] for s in args.settings}, args.randoms, args.tolerance, folder)
     targets = []
     for t in args.targets:
         run = runs[f"target-{t:g}"][0]
@@ -174,14 +193,7 @@ def main() -> None:
     report: dict[str, Any] = {"seeds": seeds, "search_time_s": {k: v[1] for k, v in runs.items()},
                               "settings": {}, "targets": []}
     for setting, networks in rows.items():
-        result = verdict(networks)
-        report["settings"][setting] = {"verdict": result, "networks": [
-            {"name": n.name, "kind": n.kind, "estimated_ms": n.estimated, "measured_ms": n.measured,
-             "miou": n.miou, "mean_miou": n.mean, "skip_share": n.share(SKIP), "sample": n.sample} for n in networks]}
-        print(f"\n### {setting} (search {runs[setting][1]:.0f} s)\n\n{table(networks, seeds)}\n", flush=True)
-        print(f"verdict: {'PASS' if result['passed'] else 'FAIL'} -- searched {result['searched']:.3f}, random "
-              f"median {result['random_median']:.3f} ({result['margin']:+.3f}; 2 SE = {2 * result['seed_se']:.3f}); "
-              + "; ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in result["checks"].items()), flush=True)
+        report["settings"][setting] = judge(setting, runs[setting][1], networks, seeds)
     if targets:
         print("\n### target adherence (the default search)\n\n| relative target | target ms | derived est. ms | "
               "measured ms | measured / target |\n|---|---|---|---|---|")
