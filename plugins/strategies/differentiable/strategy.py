@@ -78,8 +78,8 @@ def gumbel_top_k(logits: Tensor, k: int, tau: float) -> Tensor:
 def communication(alphas: Mapping[str, Tensor], communicated: Mapping[str, Tensor]) -> float:
     """How much the communicator changes the architecture: ``||alpha' - alpha|| / ||alpha||`` over every choice
     (0 without communication; 0 when alpha is still zero)."""
-    change = sum(float((communicated[k] - v).pow(2).sum()) for k, v in alphas.items())
-    size = sum(float(v.pow(2).sum()) for v in alphas.values())
+    change = sum(float((communicated[k] - v).detach().pow(2).sum()) for k, v in alphas.items())
+    size = sum(float(v.detach().pow(2).sum()) for v in alphas.values())
     return math.sqrt(change / size) if size > 0 else 0.0
 
 
