@@ -45,8 +45,11 @@ def test_quick_profile_reports_every_phase_and_they_add_up_to_the_step(search_pr
         assert sum(row["share"] for row in phases.values()) == pytest.approx(1.0, abs=0.05)
         for phase in ("arch: forward", "weight: forward", "weight: backward"):
             assert phases[phase]["ms"] > 0, (name, phase)
-        # the weight step keeps activations for its backward: its peak is the step's, above the no-grad paths'
-        assert phases["weight: backward"]["peak_mib"] == pytest.approx(result["step_peak_mib"])
+        # the weight step keeps activations for its backward (and its optimizer creates momentum buffers for the
+        # drawn path's weights: which phase peaks depends on the path): its peak is the step's, above the no-grad
+        # paths'
+        weight = max(row["peak_mib"] for phase, row in phases.items() if phase.startswith("weight: "))
+        assert weight == pytest.approx(result["step_peak_mib"])
         assert phases["weight: backward"]["peak_mib"] > phases["arch: forward"]["peak_mib"] > 0
         operators = result["top_operators"]
         assert len(operators) == 5 and not any(op["operator"].startswith("gasnas/") for op in operators)
