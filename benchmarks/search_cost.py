@@ -6,7 +6,8 @@ and seed.
 Cases (``--cases``): overrides of the quickstart (``--config``; ``--set`` adds overrides to every case) --
 ``sampled`` (the quickstart's default: REINFORCE over ``paths``), ``softmax`` (DARTS), ``gumbel`` (SNAS),
 ``hard_gumbel`` (GDAS, one path), ``hard_gumbel k=2`` (``gumbel_paths`` 2), ``softmax + partial_channels 2`` and
-``hard_gumbel + partial_channels 2`` (PC-DARTS' K = 2), and ``nni-darts``: the ``nni`` strategy, algorithm DARTS,
+``hard_gumbel + partial_channels 2`` (PC-DARTS' K = 2), ``softmax + partial_channels 2 + edge normalisation``
+(PC-DARTS whole: K = 2 and ``edge_normalization``), and ``nni-darts``: the ``nni`` strategy, algorithm DARTS,
 configured as ``nni_vs_gasnas.py`` does (NNI's supernet and Lightning loop on the gas space; SGD weights; the
 quickstart's ``arch_lr``; no communicator; no penalty, which NNI 3.0 computes from detached probabilities and so
 does not move the architecture).
@@ -66,6 +67,8 @@ DIFFERENTIABLE: dict[str, list[str]] = {
     "hard_gumbel k=2": [f"{RELAXATION}=hard_gumbel", "strategy.params.gumbel_paths=2"],
     "softmax + partial_channels 2": [f"{RELAXATION}=softmax", "strategy.params.partial_channels=2"],
     "hard_gumbel + partial_channels 2": [f"{RELAXATION}=hard_gumbel", "strategy.params.partial_channels=2"],
+    "softmax + partial_channels 2 + edge normalisation": [f"{RELAXATION}=softmax", "strategy.params.partial_channels=2",
+                                                          "strategy.params.edge_normalization=true"],
 }
 NNI_DARTS = "nni-darts"
 CASE_NAMES = [*DIFFERENTIABLE, NNI_DARTS]

@@ -33,7 +33,7 @@ from typing import Any
 _DOOR: dict[str, tuple[str, ...]] = {
     # contracts
     "gasnas.api.space": ("SearchSpace", "Supernet", "RelaxedChoice", "Block", "CostTerm", "Factor", "kbest",
-                         "log_scores", "refuse_partial_channels", "supernet_of"),
+                         "log_scores", "refuse_edge_normalization", "refuse_partial_channels", "supernet_of"),
     "gasnas.api.strategy": ("SearchStrategy",),
     "gasnas.api.context": ("SearchContext",),
     "gasnas.api.communicator": ("Communicator", "cells_of"),

@@ -31,7 +31,7 @@ from gasnas.errors import IncompatibleComponentsError
 from gasnas.mutable import Mutable, default_sample, random_sample, validate_sample
 
 __all__ = ["SearchSpace", "Supernet", "RelaxedChoice", "Block", "CostTerm", "Condition", "Factor", "GRANULARITIES",
-           "kbest", "log_scores", "refuse_partial_channels", "supernet_of"]
+           "kbest", "log_scores", "refuse_edge_normalization", "refuse_partial_channels", "supernet_of"]
 
 
 @dataclass(frozen=True)
@@ -96,16 +96,20 @@ class CostTerm:
         return (self.zero,) + (None,) * (len(self.keys) - 1) if self.keys else ()
 
 
-#: decision granularities a :class:`RelaxedChoice` may declare (FasterSeg's op / path / width)
-GRANULARITIES = ("op", "path", "width")
+#: decision granularities a :class:`RelaxedChoice` may declare (FasterSeg's op / path / width; PC-DARTS' edge)
+GRANULARITIES = ("op", "path", "width", "edge")
 
 
 @dataclass(frozen=True)
 class RelaxedChoice:
     """A choice the supernet relaxes: ``key`` names its architecture parameter, one entry per candidate.
 
-    ``granularity`` says what the choice decides -- ``op`` (an operation), ``path`` (which input a cell reads)
-    or ``width`` (a channel count) -- for losses that treat the kinds apart (FasterSeg's decoupled latency).
+    ``granularity`` says what the choice decides -- ``op`` (an operation), ``path`` (which input a cell reads),
+    ``width`` (a channel count) or ``edge`` (PC-DARTS' edge normalisation: one choice per node over its incoming
+    edges, candidates the sources' indices, whose weights scale the edges' outputs in the node's sum and whose
+    log-probabilities add to the kept edges' scores in a derivation; no cost term is keyed by it) -- for losses
+    that treat the kinds apart (FasterSeg's decoupled latency) and for strategies and communicators that relax or
+    read only some kinds (edge choices are always relaxed by a plain softmax).
     ``held`` is the candidate such a loss holds the choice at while it relaxes another granularity (None: the
     loss's own rule, uniform or argmax)."""
 
@@ -233,7 +237,8 @@ class SearchSpace(ABC):
     def build(self, sample: Mapping[str, Any], num_classes: int) -> nn.Module:
         """A stand-alone network for ``sample`` (eval mode returns ``N x num_classes x H x W`` logits)."""
 
-    def build_supernet(self, num_classes: int, *, partial_channels: int = 1) -> Supernet:
+    def build_supernet(self, num_classes: int, *, partial_channels: int = 1,
+                       edge_normalization: bool = False) -> Supernet:
         """A weight-sharing supernet over the space (capability ``supernet``).
 
         ``partial_channels`` is PC-DARTS' K, asked for by a strategy to save memory: every mixed edge sends only
@@ -242,8 +247,14 @@ class SearchSpace(ABC):
         Only the supernet changes (derived networks are full width). K = 1 (the default) is the plain supernet
         and every space must accept it; a space that cannot mix a fraction of its channels raises
         :class:`~gasnas.errors.IncompatibleComponentsError` for K > 1 (see :func:`refuse_partial_channels`).
-        Strategies build through :func:`supernet_of`, which also serves spaces whose ``build_supernet`` predates
-        the keyword."""
+
+        ``edge_normalization`` is PC-DARTS' edge normalisation: every node of a cell also relaxes a choice of
+        granularity ``edge`` over its incoming edges (see :class:`RelaxedChoice`), whose mixing weights scale
+        each edge's output in the node's sum, and a derivation adds its log-probabilities to the scores of the
+        edges it keeps. Off (the default), the supernet is the plain one; a space without nodes that sum edges
+        raises :class:`~gasnas.errors.IncompatibleComponentsError` when it is on (see
+        :func:`refuse_edge_normalization`). Strategies build through :func:`supernet_of`, which also serves
+        spaces whose ``build_supernet`` predates the keywords."""
         raise IncompatibleComponentsError(f"search space {type(self).__name__} cannot build a supernet")
 
     def nni_model_space(self, num_classes: int) -> nn.Module:
@@ -295,17 +306,37 @@ def refuse_partial_channels(space: SearchSpace, partial_channels: int, why: str)
             f"(strategy.params.partial_channels: {partial_channels}): {why}; set partial_channels: 1")
 
 
-def supernet_of(space: SearchSpace, num_classes: int, partial_channels: int = 1) -> Supernet:
-    """``space.build_supernet(num_classes, partial_channels=K)``, the keyword passed only when K > 1: a space
-    whose ``build_supernet`` takes only ``num_classes`` still builds its plain supernet, and refuses K > 1 with
-    a clear error instead of a ``TypeError``."""
+def refuse_edge_normalization(space: SearchSpace, edge_normalization: bool, why: str) -> None:
+    """For a :meth:`SearchSpace.build_supernet` without nodes that sum weighted edges: nothing when
+    ``edge_normalization`` is off, else the :class:`~gasnas.errors.IncompatibleComponentsError` naming the space,
+    the option and ``why``."""
+    if edge_normalization:
+        raise IncompatibleComponentsError(
+            f"search space {type(space).__name__} cannot build a supernet with edge normalisation "
+            f"(strategy.params.edge_normalization: true): {why}; set edge_normalization: false")
+
+
+def supernet_of(space: SearchSpace, num_classes: int, partial_channels: int = 1,
+                edge_normalization: bool = False) -> Supernet:
+    """``space.build_supernet(num_classes, partial_channels=K, edge_normalization=True)``, each keyword passed
+    only when asked for (K > 1, edge normalisation on): a space whose ``build_supernet`` takes only
+    ``num_classes`` still builds its plain supernet, and refuses what it does not take with a clear error
+    instead of a ``TypeError``."""
     if partial_channels < 1:
         raise ValueError(f"partial_channels must be >= 1, got {partial_channels}")
-    if partial_channels == 1:
+    asked: dict[str, Any] = {}
+    if partial_channels != 1:
+        asked["partial_channels"] = partial_channels
+    if edge_normalization:
+        asked["edge_normalization"] = True
+    if not asked:
         return space.build_supernet(num_classes)
     import inspect
 
     parameters = inspect.signature(space.build_supernet).parameters
-    if "partial_channels" not in parameters and not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
-        refuse_partial_channels(space, partial_channels, "its build_supernet takes no partial_channels")
-    return space.build_supernet(num_classes, partial_channels=partial_channels)
+    if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        if "partial_channels" in asked and "partial_channels" not in parameters:
+            refuse_partial_channels(space, partial_channels, "its build_supernet takes no partial_channels")
+        if "edge_normalization" in asked and "edge_normalization" not in parameters:
+            refuse_edge_normalization(space, edge_normalization, "its build_supernet takes no edge_normalization")
+    return space.build_supernet(num_classes, **asked)

@@ -4,6 +4,9 @@ For cell ``k`` the graph holds the entries of alpha_{k-1} and alpha_k (each ``E 
 The adjacency is a learned similarity, ``A = softmax_rows(phi(X) phi'(X)^T)``; one graph convolution gives
 ``Z = A X W``; cell k's part of ``Z``, mapped back to ``E x O``, is added: ``alpha'_k = alpha_k + gamma Z_k``.
 Cell 0 has no predecessor and talks to itself. Used during search only.
+
+The graph holds the choices of granularity ``op`` only (GAS's alpha); any other choice (dcnas' paths, PC-DARTS'
+edge weights) is passed through untouched.
 """
 
 from __future__ import annotations
@@ -32,19 +35,21 @@ class NoCommunication(Communicator):
 
 
 class GCNCommunicator(Communicator):
-    """One graph-convolution layer over the architecture entries of adjacent cells (weights shared by cells)."""
+    """One graph-convolution layer over the architecture entries of adjacent cells (weights shared by cells);
+    choices of a granularity other than ``op`` pass through."""
 
     def __init__(self, options, choices: Sequence[RelaxedChoice]) -> None:
         super().__init__(choices)
         self.options = options
-        self.cells = [[c.key for c in cell] for cell in cells_of(choices)]
-        widths = {len(c.candidates) for c in choices}
+        ops = [c for c in choices if c.granularity == "op"]
+        self.cells = [[c.key for c in cell] for cell in cells_of(ops)]
+        widths = {len(c.candidates) for c in ops}
         edges = {len(cell) for cell in self.cells}
         if len(widths) != 1 or len(edges) != 1:
             raise IncompatibleComponentsError(
                 "communicator 'gcn' needs every cell to have the same number of edges and of candidate operations "
-                f"(found edges per cell {sorted(edges)}, candidates per edge {sorted(widths)}); use communicator "
-                "'none' with this space")
+                f"(found edges per cell {sorted(edges)}, candidates per edge {sorted(widths)}, counting the choices "
+                "of granularity 'op'); use communicator 'none' with this space")
         self.edges, self.ops = edges.pop(), widths.pop()
         entries = options.nodes == "entries"
         features = 1 + self.ops + self.edges if entries else self.ops
@@ -81,7 +86,7 @@ class GCNCommunicator(Communicator):
         return current + self.gamma * z_current.reshape(self.edges, self.ops)
 
     def forward(self, alphas: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        out: dict[str, Tensor] = {}
+        out = dict(alphas)  # what the graph does not hold passes through
         previous: Tensor | None = None
         for keys in self.cells:
             current = torch.stack([alphas[k] for k in keys])

@@ -90,6 +90,29 @@ def test_supernet_takes_partial_channels_or_refuses_them_clearly(comp):
 
 
 @pytest.mark.parametrize("comp", [p for p in all_components("search spaces")
+                                  if SUPERNET in p.values[0].traits["capabilities"]])
+def test_supernet_takes_edge_normalization_or_refuses_it_clearly(comp):
+    """The contract's ``edge_normalization`` (PC-DARTS): a supernet with it keeps its choices, adds choices of
+    granularity ``edge``, runs, and computes a derived sample's network under its mixing -- or the space names
+    the option it cannot serve."""
+    space = _space(comp)
+    choices = list(space.build_supernet(3).relaxed_choices())
+    try:
+        normalised = supernet_of(space, 3, edge_normalization=True)
+    except IncompatibleComponentsError as exc:
+        assert "strategy.params.edge_normalization" in str(exc)
+        return
+    edges = [c for c in normalised.relaxed_choices() if c.granularity == "edge"]
+    assert edges and [c for c in normalised.relaxed_choices() if c.granularity != "edge"] == choices
+    uniform = {c.key: torch.full((len(c.candidates),), 1 / len(c.candidates)) for c in normalised.relaxed_choices()}
+    assert normalised(torch.randn(2, *SHAPE[1:]), uniform).shape == (2, 3, *SHAPE[2:])
+    (sample, _), = normalised.derive(uniform, 1)
+    single = normalised.mixing_for(sample)
+    assert set(single) == set(uniform)
+    assert normalised.eval()(torch.randn(*SHAPE), single).shape == (1, 3, *SHAPE[2:])
+
+
+@pytest.mark.parametrize("comp", [p for p in all_components("search spaces")
                                   if NNI in p.values[0].traits["capabilities"]])
 def test_nni_form_is_an_nni_model_space_with_the_same_labels_and_networks(comp):
     from gasnas_plugins.nni_support import available

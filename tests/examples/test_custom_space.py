@@ -24,6 +24,15 @@ def test_registered_with_both_capabilities(pm):
     assert {"differentiable", "evolution"} <= set(pm.registry("strategies").names())
 
 
+def test_edge_normalisation_is_refused_clearly(space):
+    from gasnas.api.space import supernet_of
+    from gasnas.errors import IncompatibleComponentsError
+
+    with pytest.raises(IncompatibleComponentsError, match=r"strategy.params.edge_normalization: true\): its "
+                                                          r"blocks form a chain"):
+        supernet_of(space, 3, edge_normalization=True)
+
+
 def test_a_single_path_of_the_supernet_is_the_built_network(space):
     torch.manual_seed(0)
     supernet = space.build_supernet(5).eval()

@@ -10,7 +10,7 @@ from encdec_space.network import (EncDecNetwork, EncDecSupernet, block_label, hi
                                   stage_candidates, width_label)
 from encdec_space.plugin import EncDecOptions
 from gasnas.api import Categorical, Mutable
-from gasnas.api.space import Block, CostTerm, SearchSpace, refuse_partial_channels
+from gasnas.api.space import Block, CostTerm, SearchSpace, refuse_edge_normalization, refuse_partial_channels
 
 
 def _down(size: tuple[int, int]) -> tuple[int, int]:
@@ -38,10 +38,13 @@ class EncDecSpace(SearchSpace):
         self.validate(sample)
         return EncDecNetwork(self.options, sample, num_classes)
 
-    def build_supernet(self, num_classes: int, *, partial_channels: int = 1) -> EncDecSupernet:
-        """The supernet; no partial channels (a block's candidates change its width)."""
+    def build_supernet(self, num_classes: int, *, partial_channels: int = 1,
+                       edge_normalization: bool = False) -> EncDecSupernet:
+        """The supernet; no partial channels (a block's candidates change its width), no edge normalisation (its
+        blocks form a chain: no node sums edges)."""
         refuse_partial_channels(self, partial_channels, "a block's candidates change its width, so no channels can "
                                 "bypass them")
+        refuse_edge_normalization(self, edge_normalization, "its blocks form a chain, so no node sums edges")
         return EncDecSupernet(self.options, num_classes)
 
     def describe(self, sample: Mapping[str, Any]) -> str:

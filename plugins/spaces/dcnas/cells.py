@@ -6,8 +6,9 @@ layers before it -- the densely connected space. Each incoming path is *resample
 cell over the ``inputs`` paths it keeps. State 0 of the cell is the fused input; node ``i`` (1 ... B) sums mixed
 operations on states ``0 ... i - 1`` in the supernet and keeps one ``(operation, input)`` pair when derived (NNI's
 ``Cell`` with one predecessor and one operation per node: labels ``op_{i}_0`` and ``input_{i}_0``); the nodes are
-concatenated and projected back to the cell's width. The operations are GAS's (``gasnas_plugins.spaces.gas.ops``),
-all at stride 1: the resampling moves between scales.
+concatenated and projected back to the cell's width. With PC-DARTS' edge normalisation a supernet node of two or
+more incoming edges weights them by its edge mixing (key :func:`node_key`) in its sum. The operations are GAS's
+(``gasnas_plugins.spaces.gas.ops``), all at stride 1: the resampling moves between scales.
 
 Channel sampling (PC-DARTS) is a property of a supernet edge: only the first ``C / K`` channels go through the
 mixed operation, the rest bypass it, and a channel shuffle with ``K`` groups mixes the two halves for the next edge.
@@ -24,8 +25,8 @@ from torch import Tensor, nn
 from gasnas_plugins.spaces.gas.cells import MixedOp, Projection, channel_shuffle
 from gasnas_plugins.spaces.gas.ops import ConvBNReLU, make_op
 
-__all__ = ["Cell", "STEM", "cell_label", "inputs_label", "op_label", "input_label", "edge_key", "sources_of",
-           "Resample", "Fusion", "MixedOp", "Projection", "SearchCell", "FixedCell", "channel_shuffle"]
+__all__ = ["Cell", "STEM", "cell_label", "inputs_label", "op_label", "input_label", "edge_key", "node_key",
+           "sources_of", "Resample", "Fusion", "MixedOp", "Projection", "SearchCell", "FixedCell", "channel_shuffle"]
 
 Cell = tuple[int, int]  # (layer, scale); the stem is (-1, 0)
 STEM: Cell = (-1, 0)
@@ -49,6 +50,11 @@ def input_label(layer: int, scale: int, node: int) -> str:
 
 def edge_key(layer: int, scale: int, node: int, source: int) -> str:
     return f"layer{layer}/scale{scale}/edge_{node}_{source}"
+
+
+def node_key(layer: int, scale: int, node: int) -> str:
+    """The edge-normalisation choice of a node: its weights over the node's incoming edges."""
+    return f"layer{layer}/scale{scale}/node_{node}"
 
 
 def sources_of(cell: Cell, scales: int) -> list[Cell]:
@@ -94,13 +100,16 @@ class Fusion(nn.Module):
 
 
 class SearchCell(nn.Module):
-    """A supernet cell: a fusion over every source and a :class:`MixedOp` on every edge of the DAG."""
+    """A supernet cell: a fusion over every source and a :class:`MixedOp` on every edge of the DAG. With
+    ``edge_normalization`` node ``i >= 2`` is ``sum_j beta_j * edge_ij(state_j)``, ``beta`` the mixing of
+    :func:`node_key` (PC-DARTS; node 1 has one edge, weight 1); without, the plain sum."""
 
     def __init__(self, cell: Cell, sources: Sequence[tuple[int, int]], channels: int, nodes: int,
-                 ops: Sequence[str], groups: int = 1) -> None:
+                 ops: Sequence[str], groups: int = 1, edge_normalization: bool = False) -> None:
         super().__init__()
         self.layer, self.scale = cell
         self.nodes = nodes
+        self.edge_normalization = edge_normalization
         self.fusion = Fusion(sources, channels, self.scale)
         self.edges = nn.ModuleDict({f"{i}_{j}": MixedOp(ops, channels, 1, groups)
                                     for i in range(1, nodes + 1) for j in range(i)})
@@ -111,7 +120,11 @@ class SearchCell(nn.Module):
         nodes = [self.fusion(states, size, path_weights, paths)]
         for i in range(1, self.nodes + 1):
             keys = [edge_key(self.layer, self.scale, i, j) for j in range(i)]
-            nodes.append(sum(self.edges[f"{i}_{j}"](nodes[j], mixing[k], active[k]) for j, k in enumerate(keys)))
+            outs = [self.edges[f"{i}_{j}"](nodes[j], mixing[k], active[k]) for j, k in enumerate(keys)]
+            if self.edge_normalization and i > 1:
+                beta = mixing[node_key(self.layer, self.scale, i)]
+                outs = [beta[j] * y for j, y in enumerate(outs)]
+            nodes.append(sum(outs))
         return self.project(*nodes[1:])
 
 

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from gasnas.api import IncompatibleComponentsError
 from gasnas.api.space import Factor, RelaxedChoice, Supernet, kbest, log_scores
 from gasnas_plugins.spaces.dcnas.cells import (STEM, Cell, FixedCell, SearchCell, edge_key, input_label, inputs_label,
-                                               op_label, sources_of)
+                                               node_key, op_label, sources_of)
 from gasnas_plugins.spaces.dcnas.options import DcnasSpec, Sampling
 from gasnas_plugins.spaces.gas.network import selection_mixing
 from gasnas_plugins.spaces.gas.ops import ConvBNReLU
@@ -122,18 +122,24 @@ class DcnasNetwork(nn.Module):
 
 class DcnasSupernet(Supernet):
     """Every path of the dense grid and every operation on every edge. Relaxed per cell: the paths (where a
-    cell has more than it keeps; their weights mix the fusion) and the operation of every edge of its DAG."""
+    cell has more than it keeps; their weights mix the fusion) and the operation of every edge of its DAG; with
+    ``edge_normalization`` (PC-DARTS) also, per node of two or more incoming edges, a choice of granularity
+    ``edge`` over them (after the node's edges) that weights them in the node's sum and adds its
+    log-probability to the kept edge's score in a derivation."""
 
-    def __init__(self, spec: DcnasSpec, num_classes: int, sampling: Sampling | None = None) -> None:
+    def __init__(self, spec: DcnasSpec, num_classes: int, sampling: Sampling | None = None,
+                 edge_normalization: bool = False) -> None:
         super().__init__()
         self.spec = spec
         self.sampling = sampling or Sampling()
+        self.edge_normalization = edge_normalization
         self.grid = grid(spec)
         self.stem = Stem(spec.stem_channels)
         self.sources = {cell: sources_of(cell, spec.scales) for cell in self.grid}
         self.cells = nn.ModuleDict({
             f"{l}_{s}": SearchCell((l, s), [_source_shape(spec, src) for src in self.sources[(l, s)]], spec.width(s),
-                                   spec.nodes, spec.ops, self.sampling.groups) for l, s in self.grid})
+                                   spec.nodes, spec.ops, self.sampling.groups, edge_normalization)
+            for l, s in self.grid})
         self.head = Head([spec.width(s) for s in range(spec.scales)], spec.head_channels, num_classes)
         zero = spec.ops.index("zero") if "zero" in spec.ops else None
         choices = []
@@ -142,9 +148,13 @@ class DcnasSupernet(Supernet):
             if has_inputs_choice(spec, cell):
                 names = tuple("stem" if src == STEM else f"layer{src[0]}/scale{src[1]}" for src in self.sources[cell])
                 choices.append(RelaxedChoice(inputs_label(*cell), names, group, granularity="path"))
-            choices.extend(RelaxedChoice(edge_key(*cell, i, j), spec.ops, group, zero)
-                           for i in range(1, spec.nodes + 1) for j in range(i))
+            for i in range(1, spec.nodes + 1):
+                choices.extend(RelaxedChoice(edge_key(*cell, i, j), spec.ops, group, zero) for j in range(i))
+                if edge_normalization and i > 1:
+                    choices.append(RelaxedChoice(node_key(*cell, i), tuple(str(j) for j in range(i)), group,
+                                                 granularity="edge"))
         self._choices = tuple(choices)
+        self._edge_choices = {c.key for c in choices if c.granularity == "edge"}
         self.usable = tuple(o for o, name in enumerate(spec.ops) if name != "zero")
 
     def relaxed_choices(self) -> Sequence[RelaxedChoice]:
@@ -192,14 +202,19 @@ class DcnasSupernet(Supernet):
         return Factor(options)
 
     def _node_factor(self, cell: Cell, node: int, logp: Mapping[str, Tensor]) -> Factor:
+        """The node's (edge, non-zero operation) pairs, scored by the operation's log-probability plus, with edge
+        normalisation, the edge weight's (PC-DARTS: edge weight times operation weight)."""
         ops = self.spec.ops
-        return Factor(tuple((float(logp[edge_key(*cell, node, j)][o]),
+        key = node_key(*cell, node)
+        edge = [float(v) for v in logp[key]] if key in self._edge_choices else [0.0] * node
+        return Factor(tuple((float(logp[edge_key(*cell, node, j)][o] + edge[j]),
                              {op_label(*cell, node): ops[o], input_label(*cell, node): [j]})
                             for j in range(node) for o in self.usable))
 
     def derive(self, probs: Mapping[str, Tensor], top_k: int = 1) -> list[tuple[dict[str, Any], float]]:
-        """Per cell the ``inputs`` strongest paths; per node its strongest (edge, non-zero operation); the top-k by
-        the summed log-scores of every label, those of cells the head does not reach included."""
+        """Per cell the ``inputs`` strongest paths; per node its strongest (edge, non-zero operation), with edge
+        normalisation the edge weight's log-score added; the top-k by the summed log-scores of every label, those
+        of cells the head does not reach included."""
         logp = log_scores(probs)
         factors = []
         for cell in self.grid:
@@ -212,12 +227,17 @@ class DcnasSupernet(Supernet):
         device = next(self.parameters()).device
         chosen = [(edge_key(*cell, i, sample[input_label(*cell, i)][0]), sample[op_label(*cell, i)])
                   for cell in self.grid for i in range(1, self.spec.nodes + 1)]
-        edges = [c.key for c in self._choices if not c.key.endswith("/inputs")]
+        edges = [c.key for c in self._choices if c.granularity == "op"]
         mixing = selection_mixing(edges, self.spec.ops, chosen, device)
         for c in self._choices:
             if c.key.endswith("/inputs"):
                 mixing[c.key] = torch.zeros(len(c.candidates), device=device)
                 mixing[c.key][sample[c.key]] = 1.0
+        for cell in self.grid:  # edge normalisation: weight 1 on the kept edge, as the derived node has it
+            for i in range(2, self.spec.nodes + 1):
+                if node_key(*cell, i) in self._edge_choices:
+                    mixing[node_key(*cell, i)] = F.one_hot(torch.tensor(sample[input_label(*cell, i)][0]),
+                                                           i).float().to(device)
         return mixing
 
     def extract(self, sample: Mapping[str, Any]) -> DcnasNetwork:

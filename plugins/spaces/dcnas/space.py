@@ -77,10 +77,12 @@ class DcnasSearchSpace(SearchSpace):
         self.validate(sample)
         return DcnasNetwork(self.spec, sample, num_classes)
 
-    def build_supernet(self, num_classes: int, *, partial_channels: int = 1) -> DcnasSupernet:
+    def build_supernet(self, num_classes: int, *, partial_channels: int = 1,
+                       edge_normalization: bool = False) -> DcnasSupernet:
         """The supernet with the space's sampling; a strategy's ``partial_channels`` K > 1 is its channel sampling
-        at 1/K (see :meth:`sampling_for`)."""
-        return DcnasSupernet(self.spec, num_classes, self.sampling_for(partial_channels))
+        at 1/K (see :meth:`sampling_for`); ``edge_normalization`` (PC-DARTS) adds a choice per node of two or more
+        incoming edges weighting them."""
+        return DcnasSupernet(self.spec, num_classes, self.sampling_for(partial_channels), edge_normalization)
 
     def sampling_for(self, partial_channels: int) -> Sampling:
         """The space's sampling with a strategy's ``partial_channels`` K: K = 1 asks nothing (the space's own

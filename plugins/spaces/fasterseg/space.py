@@ -19,7 +19,7 @@ from typing import Any
 from torch import nn
 
 from gasnas.api import Categorical, Mutable
-from gasnas.api.space import Block, CostTerm, SearchSpace, refuse_partial_channels
+from gasnas.api.space import Block, CostTerm, SearchSpace, refuse_edge_normalization, refuse_partial_channels
 from gasnas_plugins.spaces.fasterseg.network import (Cell, FasterSegNetwork, FasterSegSupernet, Head, Stem,
                                                      chosen_input, grid, input_label, inputs_of, op_label, source_of,
                                                      used_cells, width_label)
@@ -90,12 +90,15 @@ class FasterSegSearchSpace(SearchSpace):
         self.validate(sample)
         return FasterSegNetwork(self.spec, sample, num_classes)
 
-    def build_supernet(self, num_classes: int, *, partial_channels: int = 1) -> FasterSegSupernet:
+    def build_supernet(self, num_classes: int, *, partial_channels: int = 1,
+                       edge_normalization: bool = False) -> FasterSegSupernet:
         """The supernet (no partial channels: an operation changes the width, and a stride-2 one doubles it, so
-        no channels can bypass it)."""
+        no channels can bypass it; no edge normalisation: no node sums mixed edges)."""
         refuse_partial_channels(self, partial_channels, "its operations change the number of channels (down "
                                 "paths double it, the width choice masks it), so no part of an edge's channels "
                                 "can bypass them")
+        refuse_edge_normalization(self, edge_normalization, "no node of it sums mixed edges (a cell runs one "
+                                  "mixed operation on one input, and its path choices already weight the inputs)")
         return FasterSegSupernet(self.spec, num_classes, self.guards, self.options.head_latency_exponent)
 
     def nni_model_space(self, num_classes: int) -> nn.Module:

@@ -1,7 +1,8 @@
 """Cells: DARTS-style DAGs with two inputs, B intermediate nodes and a projected concatenation as output.
 
 Node ``i`` (numbered from 2; 0 and 1 are the two inputs) sums operations applied to earlier states. In the
-supernet every edge ``(i, j)`` mixes all candidate operations; in a derived cell each node keeps two
+supernet every edge ``(i, j)`` mixes all candidate operations (with PC-DARTS' edge normalisation, the node's sum
+weights each edge by the node's edge mixing, keyed :func:`node_key`); in a derived cell each node keeps two
 ``(operation, input)`` pairs -- NNI's ``Cell`` sample format: ``op_i_k`` and ``input_i_k``.
 """
 
@@ -15,12 +16,17 @@ from torch import Tensor, nn
 
 from gasnas_plugins.spaces.gas.ops import ConvBNReLU, make_op
 
-__all__ = ["Preprocess", "Projection", "channel_shuffle", "MixedOp", "SearchCell", "FixedCell", "edge_key", "op_label",
-           "input_label"]
+__all__ = ["Preprocess", "Projection", "channel_shuffle", "MixedOp", "SearchCell", "FixedCell", "edge_key", "node_key",
+           "op_label", "input_label"]
 
 
 def edge_key(cell: int, node: int, source: int) -> str:
     return f"cell{cell}/edge_{node}_{source}"
+
+
+def node_key(cell: int, node: int) -> str:
+    """The edge-normalisation choice of a node: its weights over the node's incoming edges."""
+    return f"cell{cell}/node_{node}"
 
 
 def op_label(cell: int, node: int, slot: int) -> str:
@@ -115,11 +121,15 @@ class _Cell(nn.Module):
 
 
 class SearchCell(_Cell):
-    """A supernet cell: every edge is a :class:`MixedOp` (over ``1 / groups`` of its channels)."""
+    """A supernet cell: every edge is a :class:`MixedOp` (over ``1 / groups`` of its channels). With
+    ``edge_normalization`` node ``i`` is ``sum_j beta_j * edge_ij(state_j)``, ``beta`` the mixing of
+    :func:`node_key` (PC-DARTS); without, the plain sum."""
 
     def __init__(self, index: int, c_prev_prev: int, c_prev: int, channels: int, nodes: int, reduction: bool,
-                 strides: tuple[int, int], ops: Sequence[str], groups: int = 1) -> None:
+                 strides: tuple[int, int], ops: Sequence[str], groups: int = 1,
+                 edge_normalization: bool = False) -> None:
         super().__init__(index, c_prev_prev, c_prev, channels, nodes, reduction, strides)
+        self.edge_normalization = edge_normalization
         self.edges = nn.ModuleDict()
         for i in range(2, nodes + 2):
             for j in range(i):
@@ -129,8 +139,12 @@ class SearchCell(_Cell):
                 active: Mapping[str, Sequence[int]]) -> Tensor:
         states = [self.pre0(s0), self.pre1(s1)]
         for i in range(2, self.nodes + 2):
-            keys = [edge_key(self.index, i, j) for j in range(i)]
-            states.append(sum(self.edges[f"{i}_{j}"](states[j], mixing[k], active[k]) for j, k in enumerate(keys)))
+            outs = [self.edges[f"{i}_{j}"](states[j], mixing[k], active[k])
+                    for j, k in enumerate(edge_key(self.index, i, j) for j in range(i))]
+            if self.edge_normalization:
+                beta = mixing[node_key(self.index, i)]
+                outs = [beta[j] * y for j, y in enumerate(outs)]
+            states.append(sum(outs))
         return self.project(*states[2:])
 
 

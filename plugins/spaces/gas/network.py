@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from gasnas.api import IncompatibleComponentsError
 from gasnas.api.space import Factor, RelaxedChoice, Supernet, kbest, log_scores
-from gasnas_plugins.spaces.gas.cells import FixedCell, SearchCell, edge_key, input_label, op_label
+from gasnas_plugins.spaces.gas.cells import FixedCell, SearchCell, edge_key, input_label, node_key, op_label
 from gasnas_plugins.spaces.gas.ops import ConvBNReLU, SepConv
 from gasnas_plugins.spaces.gas.options import GasSpec
 
@@ -139,24 +139,36 @@ class GasNetwork(_Backbone):
 class GasSupernet(_Backbone, Supernet):
     """Every candidate on every edge; each cell has its own architecture parameters (no sharing). With
     ``partial_channels`` K > 1 every edge mixes its candidates over ``1 / K`` of its channels (PC-DARTS, see
-    :class:`~gasnas_plugins.spaces.gas.cells.MixedOp`): every cell's width must be divisible by K."""
+    :class:`~gasnas_plugins.spaces.gas.cells.MixedOp`): every cell's width must be divisible by K. With
+    ``edge_normalization`` (PC-DARTS) every node also has a choice of granularity ``edge`` over its incoming
+    edges (key :func:`~gasnas_plugins.spaces.gas.cells.node_key`, candidates the sources' indices, after the
+    node's edges): its mixing weights the edges in the node's sum, and its log-probabilities add to the scores
+    of the edges a derivation keeps."""
 
-    def __init__(self, spec: GasSpec, num_classes: int, partial_channels: int = 1) -> None:
+    def __init__(self, spec: GasSpec, num_classes: int, partial_channels: int = 1,
+                 edge_normalization: bool = False) -> None:
         super().__init__(spec, num_classes)
         self.partial_channels = partial_channels
+        self.edge_normalization = edge_normalization
         self.cells = nn.ModuleList(
             SearchCell(p.index, p.c_prev_prev, p.c_prev, p.channels, spec.nodes, p.reduction, p.strides, spec.ops,
-                       partial_channels) for p in self.plans)
+                       partial_channels, edge_normalization) for p in self.plans)
         zero = spec.ops.index("zero") if "zero" in spec.ops else None
-        self._choices = tuple(
-            RelaxedChoice(edge_key(k, i, j), spec.ops, f"cell{k}", zero)
-            for k in range(spec.cells) for i in range(2, spec.nodes + 2) for j in range(i))
+        choices = []
+        for k in range(spec.cells):
+            for i in range(2, spec.nodes + 2):
+                choices.extend(RelaxedChoice(edge_key(k, i, j), spec.ops, f"cell{k}", zero) for j in range(i))
+                if edge_normalization:
+                    choices.append(RelaxedChoice(node_key(k, i), tuple(str(j) for j in range(i)), f"cell{k}",
+                                                 granularity="edge"))
+        self._choices = tuple(choices)
+        self._op_keys = [c.key for c in self._choices if c.granularity == "op"]
 
     def relaxed_choices(self) -> Sequence[RelaxedChoice]:
         return self._choices
 
     def forward(self, x: Tensor, mixing: Mapping[str, Tensor]) -> Tensor:
-        keys = [c.key for c in self._choices]
+        keys = self._op_keys  # the operations' mixings: which candidates run (an edge mixing runs every edge)
         nonzero = (torch.stack([mixing[k] for k in keys]) != 0).cpu().tolist()  # one sync for all edges
         active = {k: [i for i, on in enumerate(row) if on] for k, row in zip(keys, nonzero)}
         s0 = s1 = self.stem(x)
@@ -166,22 +178,32 @@ class GasSupernet(_Backbone, Supernet):
 
     # -- derivation ----------------------------------------------------------------------------------------------
 
+    def _edge_scores(self, k: int, i: int, logp: Mapping[str, Tensor]) -> list[float]:
+        """Per incoming edge of node ``i``, what keeping it adds to a sample's score beside its operation's: the
+        log-probability of its edge weight with edge normalisation (PC-DARTS' edge weight times op weight), else 0."""
+        if not self.edge_normalization:
+            return [0.0] * i
+        return [float(v) for v in logp[node_key(k, i)]]
+
     def _node_factor(self, k: int, i: int, logp: Mapping[str, Tensor]) -> Factor:
         ops = self.spec.ops
         usable = [o for o, name in enumerate(ops) if name != "zero"]
+        edge = self._edge_scores(k, i, logp)
         options = []
         for j1 in range(i):
             for j2 in range(j1 + 1, i):
                 for o1 in usable:
                     for o2 in usable:
-                        score = float(logp[edge_key(k, i, j1)][o1] + logp[edge_key(k, i, j2)][o2])
+                        score = float((logp[edge_key(k, i, j1)][o1] + edge[j1]) +
+                                      (logp[edge_key(k, i, j2)][o2] + edge[j2]))
                         options.append((score, {op_label(k, i, 0): ops[o1], input_label(k, i, 0): [j1],
                                                 op_label(k, i, 1): ops[o2], input_label(k, i, 1): [j2]}))
         return Factor(tuple(options))
 
     def derive(self, probs: Mapping[str, Tensor], top_k: int = 1) -> list[tuple[dict[str, Any], float]]:
-        """Per node the two strongest incoming edges (by their strongest non-zero op) with that op; the top-k
-        by the summed log-probabilities of the kept (edge, op) entries."""
+        """Per node the two strongest incoming edges (by their strongest non-zero op, plus the edge weight's
+        log-probability with edge normalisation) with that op; the top-k by the summed log-probabilities of the
+        kept (edge, op) entries and, with edge normalisation, of the kept edges' weights."""
         logp = log_scores(probs)
         if top_k == 1:  # the argmax, without enumerating every node's options (derivations ask for it often)
             return [self._argmax(logp)]
@@ -199,10 +221,10 @@ class GasSupernet(_Backbone, Supernet):
         for k in range(self.spec.cells):
             for i in range(2, self.spec.nodes + 2):
                 best = []
-                for j in range(i):
+                for j, edge in enumerate(self._edge_scores(k, i, logp)):
                     scores = logp[edge_key(k, i, j)].masked_fill(~usable, -math.inf)
                     o = int(torch.argmax(scores))  # the first of equal maxima
-                    best.append((o, scores[o]))
+                    best.append((o, scores[o] + edge))
                 top, pair = -math.inf, (0, 1)
                 for j1 in range(i):
                     for j2 in range(j1 + 1, i):
@@ -238,10 +260,17 @@ class GasSupernet(_Backbone, Supernet):
         return net
 
     def mixing_for(self, sample: Mapping[str, Any]) -> dict[str, Tensor]:
+        device = next(self.parameters()).device
         chosen = [(edge_key(k, i, sample[input_label(k, i, slot)][0]), sample[op_label(k, i, slot)])
                   for k in range(self.spec.cells) for i in range(2, self.spec.nodes + 2) for slot in (0, 1)]
-        return selection_mixing([c.key for c in self._choices], self.spec.ops, chosen,
-                                next(self.parameters()).device)
+        mixing = selection_mixing(self._op_keys, self.spec.ops, chosen, device)
+        if self.edge_normalization:  # weight 1 on each kept edge: the node sums them as the derived cell does
+            for k in range(self.spec.cells):
+                for i in range(2, self.spec.nodes + 2):
+                    w = torch.zeros(i, device=device)
+                    w[[sample[input_label(k, i, slot)][0] for slot in (0, 1)]] = 1.0
+                    mixing[node_key(k, i)] = w
+        return mixing
 
 
 def selection_mixing(keys: Sequence[str], ops: Sequence[str], chosen: Sequence[tuple[str, str]],

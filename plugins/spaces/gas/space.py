@@ -74,8 +74,10 @@ class GasSearchSpace(SearchSpace):
         self.validate(sample)
         return GasNetwork(self.spec, genotype_of(self.spec, sample), num_classes)
 
-    def build_supernet(self, num_classes: int, *, partial_channels: int = 1) -> GasSupernet:
-        """The supernet; with ``partial_channels`` K > 1 (PC-DARTS) every cell's width must be divisible by K."""
+    def build_supernet(self, num_classes: int, *, partial_channels: int = 1,
+                       edge_normalization: bool = False) -> GasSupernet:
+        """The supernet; with ``partial_channels`` K > 1 (PC-DARTS) every cell's width must be divisible by K;
+        ``edge_normalization`` (PC-DARTS) adds a choice per node weighting its incoming edges."""
         if partial_channels < 1:
             raise ValueError(f"partial_channels must be >= 1, got {partial_channels}")
         for k in range(self.spec.cells):
@@ -85,7 +87,7 @@ class GasSearchSpace(SearchSpace):
                     f"strategy.params.partial_channels {partial_channels} must divide every cell's width in search "
                     f"space gas, but cell {k} has {width} channels (space.params.channels {self.spec.channels}, "
                     "doubled at each reduction); choose a K that divides channels, or change channels")
-        return GasSupernet(self.spec, num_classes, partial_channels)
+        return GasSupernet(self.spec, num_classes, partial_channels, edge_normalization)
 
     def nni_model_space(self, num_classes: int) -> nn.Module:
         """The space as NNI ``Cell`` s with the same labels: a

@@ -25,7 +25,7 @@ from gasnas.api import (
     Categorical, CategoricalMultiple, ConfigError, IncompatibleComponentsError, Mutable, SampleValidationError, closest,
     load_object,
 )
-from gasnas.api.space import CostTerm, SearchSpace, refuse_partial_channels
+from gasnas.api.space import CostTerm, SearchSpace, refuse_edge_normalization, refuse_partial_channels
 from gasnas_plugins.nni_support import nas_nn, quiet, require
 from gasnas_plugins.spaces.nni import NniSpaceOptions
 
@@ -206,11 +206,15 @@ class NniSearchSpace(SearchSpace):
         """The user's ModelSpace itself: a new instance, built with ``num_classes`` (capability ``nni``)."""
         return self.model_space(num_classes)
 
-    def build_supernet(self, num_classes: int, *, partial_channels: int = 1, keep_originals: bool = False):
-        """The relaxed space; raises :class:`IncompatibleComponentsError` for what cannot be relaxed, and for
-        partial channels (the user's modules are arbitrary: nothing says which channels could bypass them)."""
+    def build_supernet(self, num_classes: int, *, partial_channels: int = 1, edge_normalization: bool = False,
+                       keep_originals: bool = False):
+        """The relaxed space; raises :class:`IncompatibleComponentsError` for what cannot be relaxed, for partial
+        channels (the user's modules are arbitrary: nothing says which channels could bypass them) and for edge
+        normalisation (the user's modules combine their inputs as they please)."""
         refuse_partial_channels(self, partial_channels, "an NNI space's candidates are arbitrary modules, whose "
                                 "channels gasnas cannot split")
+        refuse_edge_normalization(self, edge_normalization, "an NNI space's modules sum (or otherwise combine) "
+                                  "their inputs as they please, so gasnas has no node sum to weight")
         from gasnas_plugins.spaces.nni.mixed import MixingState
         from gasnas_plugins.spaces.nni.relax import Relaxer
         from gasnas_plugins.spaces.nni.supernet import NniSupernet

@@ -59,6 +59,12 @@ class DifferentiableOptions(SupernetTrainingOptions):
            "rest bypass them (max-pooled across a stride) and a channel shuffle interleaves both (about K times "
            "less memory and compute in the mixed operations; the derived networks keep their full width). Needs "
            "a space that supports it (gas, dcnas) and K dividing its widths; 1: off", ge=1, le=64)
+    edge_normalization: bool = option(
+        False, "PC-DARTS' edge normalisation: per node, learned weights over its incoming edges (softmax) scale "
+               "each edge's mixed output and enter the derivation's edge score (edge weight times operation "
+               "weight); PC-DARTS pairs it with partial_channels to steady which edges are kept. The edge weights "
+               "are always a plain softmax, whatever the relaxation (sampled: its paths then run with a gradient "
+               "to them, holding `paths` networks' activations). Needs a space whose nodes sum edges (gas, dcnas)")
     tau_start: float = option(1.0, "Gumbel-softmax temperature at the first search epoch", gt=0, le=1000)
     tau_end: float = option(0.2, "temperature at the last epoch (exponential decay in between)", gt=0, le=1000)
     warmup_epochs: int | None = option(

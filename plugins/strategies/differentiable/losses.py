@@ -81,7 +81,8 @@ class Decoupled:
     def of(cls, options, space: SearchSpace, choices: Sequence[RelaxedChoice]) -> Decoupled:
         """From the strategy's options: their ``latency_weights``, else the space's, else equal weights; every
         granularity the supernet's choices have needs one (a clear error names what is missing)."""
-        present = list(dict.fromkeys(c.granularity for c in choices))
+        # edge-normalisation choices weight a node's edges: no cost term reads them, so they get no latency term
+        present = list(dict.fromkeys(c.granularity for c in choices if c.granularity != "edge"))
         given = options.latency_weights
         weights = dict(given) if given is not None else dict(space.latency_weights())
         if not weights:

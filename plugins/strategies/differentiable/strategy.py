@@ -10,7 +10,11 @@ the mixing probabilities, so the latency term moves the architecture toward the 
 picks the most probable architecture that meets the target (see :mod:`gasnas_plugins.strategies.derivation`).
 
 Every epoch records the entropy of the architecture distribution; a search that ends near uniform says so: its
-result was decided by noise, not by what the supernet learned. With a communicator it also records how much the
+result was decided by noise, not by what the supernet learned. With PC-DARTS' edge normalisation the supernet also
+has choices of granularity ``edge`` (per node, weights over its incoming edges): they are always relaxed by a plain
+softmax (every edge runs anyway), whatever the relaxation of the others, and are left out of the entropy, of the
+edge reliability and of the communication metric, which keep meaning what they mean without them
+(``edge_entropy`` reports theirs). With a communicator it also records how much the
 communicator changes alpha (``communication``: ||alpha' - alpha|| / ||alpha||), so a module that learned to pass
 nothing shows as a value near 0.
 """
@@ -43,6 +47,8 @@ UNDECIDED = 0.98
 SKIP = "skip_connect"
 #: relaxations whose supernet only ever runs one candidate per choice
 SINGLE_PATH = ("hard_gumbel", "sampled")
+#: the granularity of PC-DARTS' edge-normalisation choices (see :class:`~gasnas.api.space.RelaxedChoice`)
+EDGE = "edge"
 
 
 class ArchParameters(nn.Module):
@@ -87,6 +93,8 @@ class DifferentiableSearch(SearchStrategy):
     """See the module docstring; options: :class:`DifferentiableOptions`."""
 
     options: DifferentiableOptions
+    #: keys of the supernet's edge-normalisation choices (set up with the supernet; none without the option)
+    edge_keys: frozenset[str] = frozenset()
 
     def __init__(self, options: DifferentiableOptions | None = None) -> None:
         super().__init__(options or DifferentiableOptions())
@@ -116,10 +124,11 @@ class DifferentiableSearch(SearchStrategy):
                               "and a relative band needs a latency target: see `gasnas config check`")
         # the latency term: the lagrangian constraint whenever there is a target, the others when beta > 0
         self.latency_active = (ctx.latency_target is not None if o.latency_loss == "lagrangian" else o.beta > 0)
-        self.supernet = supernet_of(ctx.space, ctx.num_classes, o.partial_channels).to(device)
+        self.supernet = supernet_of(ctx.space, ctx.num_classes, o.partial_channels, o.edge_normalization).to(device)
         choices = self.supernet.relaxed_choices()
+        self.edge_keys = frozenset(c.key for c in choices if c.granularity == EDGE)
         self.arch = ArchParameters(choices).to(device)
-        self.split = SplitHalf(pools(choices))
+        self.split = SplitHalf(pools(c for c in choices if c.granularity != EDGE))
         self.communicator = ctx.communicator(choices)
         if self.communicator is not None:
             self.communicator.to(device)
@@ -186,20 +195,28 @@ class DifferentiableSearch(SearchStrategy):
 
     def mixing(self, epoch: int, logits: dict[str, Tensor] | None = None
                ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        """(mixing weights for the forward pass, probabilities for E[LAT] and derivation)."""
+        """(mixing weights for the forward pass, probabilities for E[LAT] and derivation). Edge-normalisation
+        choices are mixed by their probabilities under every relaxation and in the warm-up (PC-DARTS)."""
         logits = self.logits() if logits is None else logits
         probs = {k: F.softmax(v, dim=-1) for k, v in logits.items()}
+        relaxed = {k: v for k, v in logits.items() if k not in self.edge_keys}
+        mixing = self._relax(epoch, relaxed, {k: probs[k] for k in relaxed})
+        mixing.update((k, probs[k]) for k in self.edge_keys if k in probs)
+        return mixing, probs
+
+    def _relax(self, epoch: int, logits: Mapping[str, Tensor], probs: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """The relaxation's mixing weights of ``logits`` (``probs``: their softmax)."""
         if epoch < self.warmup and self.options.warmup_paths == "single":  # one uniform path per choice
-            return {k: F.one_hot(torch.randint(len(v), ()), len(v)).to(v) for k, v in logits.items()}, probs
+            return {k: F.one_hot(torch.randint(len(v), ()), len(v)).to(v) for k, v in logits.items()}
         if self.options.relaxation == "sampled":  # one path drawn from the distribution
-            return {k: F.one_hot(torch.multinomial(p.detach(), 1)[0], len(p)).to(p) for k, p in probs.items()}, probs
+            return {k: F.one_hot(torch.multinomial(p.detach(), 1)[0], len(p)).to(p) for k, p in probs.items()}
         if self.options.relaxation == "softmax":
-            return probs, probs
+            return dict(probs)
         hard = self.options.relaxation == "hard_gumbel"
         tau = self.tau(epoch)
         if hard and self.options.gumbel_paths > 1:
-            return {k: gumbel_top_k(v, self.options.gumbel_paths, tau) for k, v in logits.items()}, probs
-        return {k: F.gumbel_softmax(v, tau=tau, hard=hard) for k, v in logits.items()}, probs
+            return {k: gumbel_top_k(v, self.options.gumbel_paths, tau) for k, v in logits.items()}
+        return {k: F.gumbel_softmax(v, tau=tau, hard=hard) for k, v in logits.items()}
 
     # -- steps ------------------------------------------------------------------------------------------------
 
@@ -252,28 +269,34 @@ class DifferentiableSearch(SearchStrategy):
     def sampled_arch_step(self, images: Tensor, labels: Tensor, epoch: int) -> dict[str, float]:
         """The score-function (REINFORCE) step: ``paths`` architectures drawn from the distribution, each run on
         the same batch (forward only); each path's loss minus the mean of the others' weighs the gradient of its
-        log-probability, so only differences between paths move the architecture, not how hard the batch is."""
+        log-probability, so only differences between paths move the architecture, not how hard the batch is.
+        Edge-normalisation choices are not drawn: every path runs with their probabilities, and their gradient is
+        the pathwise one of the paths' mean loss (the paths' forward passes then keep their activations)."""
         logits = self.logits()
         logp = {k: F.log_softmax(v, dim=-1) for k, v in logits.items()}
         probs = {k: v.exp() for k, v in logp.items()}
         n = self.options.paths
-        drawn = {k: torch.multinomial(p.detach(), n, replacement=True) for k, p in probs.items()}
+        drawn = {k: torch.multinomial(p.detach(), n, replacement=True) for k, p in probs.items()
+                 if k not in self.edge_keys}
+        edges = {k: probs[k] for k in self.edge_keys if k in probs}
         losses = []
-        with torch.no_grad():
+        with torch.set_grad_enabled(bool(edges)):
             for i in range(n):
                 mixing = {k: F.one_hot(idx[i], len(probs[k])).to(probs[k]) for k, idx in drawn.items()}
-                losses.append(self._ce(images, labels, mixing, self.supernet))
+                losses.append(self._ce(images, labels, {**mixing, **edges}, self.supernet))
         losses = torch.stack(losses)
-        advantage = losses - (losses.sum() - losses) / (n - 1)
+        advantage = (losses - (losses.sum() - losses) / (n - 1)).detach()
         log_prob = sum(logp[k][idx] for k, idx in drawn.items())  # per path
         surrogate = (advantage * log_prob).mean()
+        if edges:
+            surrogate = surrogate + losses.mean()
         expected, term = self._latency(probs)
         self.arch_opt.zero_grad(set_to_none=True)
         self._backward_with_evidence(surrogate + term, term, logits, epoch)
         self._all_reduce_arch_grads()
         self.arch_opt.step()
         self._after_latency_step(expected)
-        return {"arch_ce": float(losses.mean()), "latency_term": float(term.detach()),
+        return {"arch_ce": float(losses.detach().mean()), "latency_term": float(term.detach()),
                 "expected_latency_ms": float(expected.detach()), "multiplier": self.multiplier.value}
 
     def _backward_with_evidence(self, loss: Tensor, term: Tensor, logits: Mapping[str, Tensor], epoch: int) -> None:
@@ -409,10 +432,12 @@ class DifferentiableSearch(SearchStrategy):
         out: dict[str, float] = {}
         if self.expected is not None:
             out["expected_latency_ms"] = float(self.expected(probs))
-        out["entropy"] = normalised_entropy(probs)
+        out["entropy"] = normalised_entropy({k: v for k, v in probs.items() if k not in self.edge_keys})
+        if self.edge_keys:
+            out["edge_entropy"] = normalised_entropy({k: v for k, v in probs.items() if k in self.edge_keys})
         if self.communicator is not None:
-            alphas = self.arch.as_dict()
-            out["communication"] = communication(alphas, self.communicator(alphas))
+            alphas = {k: v for k, v in self.arch.as_dict().items() if k not in self.edge_keys}
+            out["communication"] = communication(alphas, self.communicator(self.arch.as_dict()))
         reliability = self.split.reliability()
         if reliability is not None:
             out["edge_reliability"] = reliability
@@ -465,7 +490,7 @@ class DifferentiableSearch(SearchStrategy):
                                       lambda sample: ctx.estimate_latency(sample) or 1.0)
         derived = self.derive(probs, self.options.top_k)
         architectures = [ctx.architecture(sample, log_probability=round(score, 4)) for sample, score in derived]
-        reported = ("expected_latency_ms", "entropy", "edge_reliability", "communication")
+        reported = ("expected_latency_ms", "entropy", "edge_entropy", "edge_reliability", "communication")
         final = {k: v for k, v in metrics.items() if k.startswith("val_") or k in reported}
         final["decided"] = float(final["entropy"] < UNDECIDED)
         if ctx.latency_target is not None and self.options.derivation != "argmax":
