@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from gasnas.api.evaluator import Evaluator
     from gasnas.api.latency import ExpectedLatency, LatencyEstimator
     from gasnas.api.space import RelaxedChoice, SearchSpace
+    from gasnas.api.strategy import SearchStrategy
 
 __all__ = ["Engine", "EngineContext", "SearchContext", "seed_everything", "resolve_device", "rng_state",
            "set_rng_state", "REFERENCE_SAMPLES"]
@@ -356,15 +357,7 @@ class Engine:
         self._build()
         self._check_data()
         self._check_batches()
-        input_shape = (1, 3, *self.dataset.input_size)
-        if self.latency is not None:  # rank 0 first (it may measure a table and cache it), then the others
-            self.dist.from_main(self.latency.prepare, self.space, input_shape)
-            if not self.dist.is_main:
-                self.latency.prepare(self.space, input_shape)
-        self.latency_target = self.dist.from_main(self._resolve_target, input_shape)
-        # Building components and measuring a latency table may draw random numbers (e.g. initialising the blocks
-        # it times), or not when a cache answers: seed again so that the search never depends on what was cached.
-        seed_everything(cfg.seed)
+        input_shape = self._prepare_latency()
         if self.dist.is_main:
             self.pm.hook.gasnas_search_started(run=self.run)
         started = time.perf_counter()
@@ -397,6 +390,43 @@ class Engine:
             self.pm.hook.gasnas_search_finished(run=self.run, result=result)
             self.run_dir.write_text("summary.json", _summary_json(result))
         return result
+
+    def _prepare_latency(self) -> tuple[int, ...]:
+        """Prepare the latency estimator (rank 0 first: it may measure a table and cache it), resolve the latency
+        target, and seed every RNG again; returns the search's input shape."""
+        input_shape = (1, 3, *self.dataset.input_size)
+        if self.latency is not None:
+            self.dist.from_main(self.latency.prepare, self.space, input_shape)
+            if not self.dist.is_main:
+                self.latency.prepare(self.space, input_shape)
+        self.latency_target = self.dist.from_main(self._resolve_target, input_shape)
+        # Building components and measuring a latency table may draw random numbers (e.g. initialising the blocks
+        # it times), or not when a cache answers: seed again so that the search never depends on what was cached.
+        seed_everything(self.config.seed)
+        return input_shape
+
+    def restore(self) -> tuple[SearchStrategy, SearchContext]:
+        """The strategy of a run directory opened with :meth:`resume`, set up on the run's components and loaded
+        with the state of its last checkpoint, and the context it was set up on -- without searching, and
+        without writing anything in the run directory. For tools that read what a search learned (its supernet's
+        weights, its architecture distribution); the strategy must implement
+        :meth:`~gasnas.api.strategy.SearchStrategy.restore`."""
+        if self.run_dir is None or not self.resuming:
+            raise CheckpointError("Engine.restore() reads a finished or interrupted run: open it with "
+                                  "Engine.resume(run_dir)")
+        if self.checkpoint is None:
+            raise CheckpointError(f"{self.run_dir.path}: no checkpoint (checkpoint.pt) to restore the strategy from")
+        self.run_dir = RunDirectory(self.run_dir.path, writable=False)
+        self.device = resolve_device(self._device_name)
+        self.threads = choose_threads(self._threads, self.config.threads).apply()
+        seed_everything(self.config.seed)
+        self.run = RunInfo(self.run_dir.path, self.config, self.dist.is_main, int(self.checkpoint["epoch"]),
+                           device=str(self.device), threads=self.threads)
+        self._build()
+        self._prepare_latency()
+        ctx = EngineContext(self)
+        self.strategy.restore(ctx, self.checkpoint["state"])
+        return self.strategy, ctx
 
     def _check_data(self) -> None:
         """The data check (:mod:`gasnas.datacheck`) of a fixed sample of the train and val splits, before any long

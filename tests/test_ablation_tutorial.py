@@ -18,7 +18,8 @@ FAST = {"search": ["--set", "budget.epochs=3", "--set", "budget.steps_per_epoch=
                    "--set", "latency.params.repeats=1", "--set", "latency.params.warmup=0",
                    "--set", "latency.params.calibrate=0", "--set", "latency.measure=null"],
         "train": ["--epochs", "1", "--set", "train.steps_per_epoch=1", "--set", "train.batch_size=2"]}
-BENCHMARKS = ("benchmarks/search_quality.py", "benchmarks/digit_scenes.py")
+BENCHMARKS = ("benchmarks/search_quality.py", "benchmarks/digit_scenes.py",
+              "benchmarks/supernet_ranking.py")
 
 
 def _commands() -> list[list[str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -35,3 +36,13 @@ class SearchStrategy(ABC):
     @abstractmethod
     def search(self, ctx: SearchContext) -> SearchResult:
         """Run the search and return the derived architectures, best first."""
+
+    def restore(self, ctx: SearchContext, state: Mapping[str, Any]) -> None:
+        """Set the strategy up on ``ctx`` as its search would, then load ``state`` (what it handed to
+        ``ctx.end_epoch``), without training or deriving anything: what
+        :meth:`Engine.restore <gasnas.engine.Engine.restore>` calls for tools that read what a finished search
+        learned. Strategies that keep nothing worth reading need not implement it."""
+        from gasnas.errors import PluginError
+
+        raise PluginError(f"strategy {type(self).__name__} cannot be restored from a checkpoint outside its search "
+                          "(it does not implement SearchStrategy.restore)")

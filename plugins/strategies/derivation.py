@@ -26,7 +26,7 @@ from torch import Tensor
 
 from gasnas.api.space import SearchSpace, Supernet, log_scores
 
-__all__ = ["Cap", "derive_distinct", "derive_for_latency"]
+__all__ = ["Cap", "derive_distinct", "derive_for_latency", "log_probability"]
 
 Sample = dict[str, Any]
 #: how far mu is bisected: the derivation's latency stops changing long before
@@ -169,7 +169,7 @@ def derive_for_latency(supernet: Supernet, space: SearchSpace, probs: Mapping[st
             low, high = high, 2 * high
         mu = high if latency(high) > target else _bisect(latency, target, low, high)
     ranked = derive_distinct(supernet, space, _penalised(logp, costs, mu), 4 * top_k, cap)  # the cap applied there
-    scored = [(sample, _log_probability(supernet, sample, logp), float(estimate(sample))) for sample, _ in ranked]
+    scored = [(sample, log_probability(supernet, sample, logp), float(estimate(sample))) for sample, _ in ranked]
     under = [(s, lp) for s, lp, lat in scored if lat <= target]
     over = [(s, lp) for s, lp, lat in scored if lat > target]
     return (under + over)[:top_k], mu
@@ -188,9 +188,10 @@ def _bisect(latency: Callable[[float], float], target: float, low: float, high: 
     return high
 
 
-def _log_probability(supernet: Supernet, sample: Mapping[str, Any], logp: Mapping[str, Tensor]) -> float:
-    """Summed log-probabilities of the candidates ``sample`` keeps (its one-hot mixing against ``logp``; a
-    choice's "no operation" candidate is what an unkept edge holds, not a kept candidate)."""
+def log_probability(supernet: Supernet, sample: Mapping[str, Any], logp: Mapping[str, Tensor]) -> float:
+    """The score a latency-aware derivation exports (``log_probability``): the summed log-probabilities of the
+    candidates ``sample`` keeps (its one-hot mixing against ``logp``; a choice's "no operation" candidate is what
+    an unkept edge holds, not a kept candidate)."""
     mixing = supernet.mixing_for(sample)
     total = 0.0
     for choice in supernet.relaxed_choices():

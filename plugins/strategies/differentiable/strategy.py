@@ -164,6 +164,12 @@ class DifferentiableSearch(SearchStrategy):
                 "schedule": self.schedule.state_dict(), "multiplier": self.multiplier.state_dict(),
                 "split_half": self.split.state_dict(), "latency_scale": self.latency_scale}
 
+    def restore(self, ctx: SearchContext, state: Mapping[str, Any]) -> None:
+        """Set up on ``ctx`` and load a checkpoint's ``state``: ``supernet`` holds the trained weights,
+        :meth:`probabilities` the architecture distribution."""
+        self._setup(ctx)
+        self.load_state_dict(state)
+
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.supernet.load_state_dict(state["supernet"])
         self.arch.load_state_dict(state["arch"])

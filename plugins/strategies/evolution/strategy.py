@@ -117,6 +117,13 @@ class EvolutionSearch(SearchStrategy):
             state.update(optimizer=self.optimizer.state_dict(), schedule=self.schedule.state_dict())
         return state
 
+    def restore(self, ctx: SearchContext, state: Mapping[str, Any]) -> None:
+        """Set up on ``ctx`` and load a checkpoint's ``state``: ``supernet`` holds the trained weights, ``scorer``
+        scores paths on them as the evolution did."""
+        self._check(ctx)
+        self._setup(ctx)
+        self.load_state_dict(state)
+
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.supernet.load_state_dict(state["supernet"])
         restore_random(self.rng, state["rng"])
