@@ -105,6 +105,24 @@ class RunOptions:
         blob = json.dumps(legacy, sort_keys=True, default=str)
         return {self.digest_of(resolved), hashlib.sha1(blob.encode()).hexdigest()[:16]}
 
+    def accepts(self, digest: Any, written: Mapping[str, Any] | None = None) -> bool:
+        """Whether a checkpoint carrying ``digest`` was written for this config (by this version or an older).
+
+        ``written`` is the config as its run directory's ``config.yaml`` holds it: every option resolved by the
+        gasnas that started the run. A checkpoint of that file is accepted when this config only adds to it --
+        options introduced since, at their defaults, which keep the behaviour they were added beside -- so that a
+        new option does not orphan the runs before it; a value of the file that resolves differently now is not."""
+        resolved = self.to_dict()
+        if digest in self.digests_of(resolved):
+            return True
+        return written is not None and digest == self.digest_of(written) and _extends(
+            self._digested(resolved), self._digested(written))
+
+    @staticmethod
+    def _digested(resolved: Mapping[str, Any]) -> Any:
+        """What :meth:`digest_of` hashes, as plain JSON values."""
+        return json.loads(json.dumps({k: v for k, v in resolved.items() if k not in NOT_DIGESTED}, default=str))
+
 
 #: the top-level keys of :class:`RunOptions`
 RUN_KEYS = tuple(f.name for f in dataclasses.fields(RunOptions))
@@ -229,9 +247,12 @@ class SearchConfig(RunOptions):
         """A hash of the resolved config: a checkpoint from another config is refused on resume."""
         return self.digest_of(self.to_dict())
 
-    def accepts(self, digest: Any) -> bool:
-        """Whether a checkpoint carrying ``digest`` was written for this config (by this version or an older)."""
-        return digest in self.digests_of(self.to_dict())
+
+def _extends(current: Any, written: Any) -> bool:
+    """Whether ``current`` holds every value of ``written`` (mappings may have more keys, holding whatever)."""
+    if isinstance(written, Mapping) and isinstance(current, Mapping):
+        return all(k in current and _extends(current[k], v) for k, v in written.items())
+    return current == written
 
 
 # -- reading ---------------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from gasnas import distributed
 from gasnas.api.context import SearchContext
 from gasnas.architecture import Architecture
-from gasnas.config import SearchConfig, check_device, load_config
+from gasnas.config import SearchConfig, check_device, load_config, read_yaml
 from gasnas.errors import (
     CheckpointError, ConfigError, DataError, DistributedError, DivergedError, GasnasError, LatencyError, PluginError,
     ensure_finite,
@@ -306,7 +306,8 @@ class Engine:
         engine.run_dir = RunDirectory(path, writable=engine.dist.is_main)
         engine.checkpoint = engine.dist.from_main(engine.run_dir.load_checkpoint)  # rank 0's, on every rank
         engine.resuming = True
-        if engine.checkpoint is not None and not config.accepts(engine.checkpoint.get("config_digest")):
+        if engine.checkpoint is not None and not config.accepts(engine.checkpoint.get("config_digest"),
+                                                                written=read_yaml(config_file)[0]):
             raise CheckpointError(f"{engine.run_dir.checkpoint_file}: written for another config than "
                                   f"{config_file}; it cannot be resumed with this one")
         return engine

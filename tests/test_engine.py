@@ -52,6 +52,27 @@ def test_resume_refuses_a_changed_config(toy_config):
         Engine.resume(run_dir, reporter=NullReporter())
 
 
+def test_a_run_from_before_an_option_was_added_still_resumes(toy_config):
+    """An older gasnas wrote config.yaml without an option added since (here `metric`, which now takes its
+    default) and sealed its checkpoint with that file's digest: the run resumes. A value of the file that
+    resolves otherwise now is refused even when the digests agree."""
+    config = load_config(toy_config, ["strategy.params.fail_at_epoch=0"])
+    engine = Engine(config, reporter=NullReporter())
+    with pytest.raises(KeyboardInterrupt):
+        engine.run()
+    run_dir = engine.run_dir
+    written = yaml.safe_load(run_dir.config_file.read_text())
+    del written["strategy"]["params"]["metric"]  # what the older gasnas knew
+    run_dir.config_file.write_text(yaml.safe_dump(written, sort_keys=False))
+    run_dir.save_checkpoint({**run_dir.load_checkpoint(), "config_digest": config.digest_of(written)})
+    assert Engine.resume(run_dir.path, reporter=NullReporter()).resuming
+
+    elsewhere = {**written, "strategy": {**written["strategy"], "params": {**written["strategy"]["params"],
+                                                                           "per_epoch": 7}}}
+    assert not config.accepts(config.digest_of(elsewhere), elsewhere)
+    assert config.accepts(config.digest_of(written), written) and not config.accepts(config.digest_of(written))
+
+
 def test_resume_continues_from_checkpoint(toy_config, register):
     from gasnas import hookimpl
 

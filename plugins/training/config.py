@@ -74,10 +74,6 @@ class TrainConfig(RunOptions):
         """A hash of everything that changes the result: a checkpoint of another config is refused on resume."""
         return self.digest_of(self.to_dict())
 
-    def accepts(self, digest: Any) -> bool:
-        """Whether a checkpoint carrying ``digest`` was written for this config (by this version or an older)."""
-        return digest in self.digests_of(self.to_dict())
-
     @property
     def torch_threads(self) -> int | None:
         """The CPU threads to compute with: the top-level ``threads``, else the deprecated ``train.threads``."""

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from gasnas.api import (
     CheckpointError, ConfigError, DivergedError, LogReporter, PluginManager, ProgressTask, Reporter, RunInfo,
     RunDirectory, choose_threads, deterministic_loader, load_weights_into, resolve_device, rng_state, seed_everything,
-    set_rng_state,
+    read_yaml, set_rng_state,
 )
 from gasnas.api import NullReporter, setup_distributed
 from gasnas.api import STARTUP_SAMPLES, check_data
@@ -156,7 +156,8 @@ class Trainer:
             self.reporter.message(f"{self.run_dir.path}: no checkpoint to resume from; the training restarts at "
                                   "epoch 1")
             return 0, None, -1
-        if not self.config.accepts(payload.get("config_digest")):
+        written = read_yaml(self.run_dir.config_file)[0] if self.run_dir.config_file.is_file() else None
+        if not self.config.accepts(payload.get("config_digest"), written):
             raise CheckpointError(f"{self.run_dir.checkpoint_file}: written for another config than "
                                   f"{self.run_dir.config_file}; it cannot be resumed with this one")
         state = payload["trainer"]
