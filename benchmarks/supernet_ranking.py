@@ -284,6 +284,13 @@ def architecture_table(networks: list[Candidate], names: list[str]) -> str:
     return "\n".join(lines)
 
 
+def at_equal_latency(kind: str) -> bool:
+    """Whether a candidate of ``kind`` (search_quality's names, ``;``-joined) is one a search chooses among: a
+    searched or a random architecture (within the latency window), not all-conv or all-skip."""
+    parts = [k.strip() for k in kind.split(";") if k.strip()]
+    return any(k.endswith(("searched", "random")) or k == "this run's architecture" for k in parts)
+
+
 def correlation_table(correlations: dict[str, dict[str, float]]) -> str:
     lines = ["| score | n | Kendall tau | p | Spearman rho | p |", "|---|---|---|---|---|---|"]
     for name, c in correlations.items():
@@ -345,14 +352,23 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     correlations = {name: correlation([n.scores[name] for n in networks], truth, args.permutations, args.seed)
                     for name in names}
     print(f"\n{architecture_table(networks, names)}\n\n{correlation_table(correlations)}\n", flush=True)
+    # all-conv and all-skip sit far from the searched latency and rank trivially; what a search chooses among is
+    # the rest: architectures of about the searched latency
+    equal = [n for n in networks if at_equal_latency(n.kind)]
+    equal_correlations = {}
+    if 3 <= len(equal) < len(networks):
+        equal_correlations = {name: correlation([n.scores[name] for n in equal], [n.retrained for n in equal],
+                                                args.permutations, args.seed) for name in names}
+        print(f"at equal latency (searched and random architectures only):\n\n"
+              f"{correlation_table(equal_correlations)}\n", flush=True)
     print(f"p: one-sided permutation test over architectures ({args.permutations} shufflings, seed {args.seed}); "
           "-loss: the val cross-entropy negated (lower is better)", flush=True)
     report = {"run": str(args.run), "strategy": config.strategy.name, "quality": str(args.quality),
               "metric": ctx.evaluator.primary_metric, "settings": [s.label for s in settings], "scores": names,
               "architectures": [{"id": n.id, "kind": n.kind, "miou": n.miou, "retrained": n.retrained,
                                  "scores": n.scores, "sample": n.sample} for n in networks],
-              "correlations": correlations, "skipped": skipped, "permutations": args.permutations,
-              "seed": args.seed}
+              "correlations": correlations, "correlations_equal_latency": equal_correlations,
+              "skipped": skipped, "permutations": args.permutations, "seed": args.seed}
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return report

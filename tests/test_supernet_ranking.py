@@ -68,6 +68,16 @@ def test_permutation_p_is_small_for_a_perfect_ranking_and_large_for_a_reversed_o
         x, x, ranking.kendall_tau, 200, 3)
 
 
+def test_only_searched_and_random_architectures_count_as_equal_latency(ranking):
+    """all-conv and all-skip lie far from the searched latency: left out of the equal-latency correlation."""
+    assert ranking.at_equal_latency("gcn: random; none: random")
+    assert ranking.at_equal_latency("evolution: searched; this run's architecture")
+    assert ranking.at_equal_latency("this run's architecture")
+    assert not ranking.at_equal_latency("gcn: all-conv")
+    assert not ranking.at_equal_latency("none: all-skip; gcn: all-skip")
+    assert not ranking.at_equal_latency("")
+
+
 def test_settings_parse_and_refuse(ranking):
     assert ranking.Setting.parse("bn=8,val=all") == ranking.Setting(8, None)
     assert ranking.Setting.parse("val=2,bn=0").label == "bn=0,val=2"
