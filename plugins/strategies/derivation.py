@@ -31,8 +31,11 @@ __all__ = ["Cap", "derive_distinct", "derive_for_latency", "log_probability"]
 Sample = dict[str, Any]
 #: how far mu is bisected: the derivation's latency stops changing long before
 BISECTION_STEPS = 40
-#: the largest |mu| tried, in units of 1 / (the costliest candidate): far beyond any log-probability difference
-MU_LIMIT = 2.0 ** 40
+#: the largest |mu| tried, in units of 1 / (the costliest candidate): beyond the log-probability differences of
+#: any search, and small enough that exp(-mu * cost) stays finite in float64 (|mu * cost| <= 512 < 709). Beyond it
+#: a negative mu overflowed to inf for every candidate with a cost, and the derivation of a target above the
+#: space's reach degenerated to the first such candidate everywhere -- the cheapest one (all max pooling)
+MU_LIMIT = 2.0 ** 9
 #: the largest log-score penalty a cap tries: far beyond any log-probability difference (log_scores floors at -1e4)
 CAP_PENALTY_LIMIT = 2.0 ** 16
 #: bisection steps of a cap's penalty: its bracket narrowed 4096-fold

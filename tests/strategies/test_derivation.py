@@ -76,6 +76,19 @@ def test_an_unreachable_target_gives_the_fastest_derivation(setup):
     assert set(ops) <= {"skip_connect", "max_pool_3x3"}  # nothing cheaper exists
 
 
+def test_a_target_beyond_the_space_spends_it_on_costly_operations(setup):
+    """A target above every architecture's latency: the target mode derives (nearly) the costliest network, not
+    the cheapest costed operation everywhere (what an exp(-mu * cost) overflowing to inf used to give)."""
+    space, supernet, macs, expected, probs = setup
+    rng = random.Random(2)
+    randoms = [macs.estimate(space, space.random_sample(rng), SHAPE) for _ in range(40)]
+    derived, mu = derive_for_latency(supernet, space, probs, 1, costs=expected.kept_costs(),
+                                     estimate=_estimate(space, macs), target=100 * max(randoms))
+    ops = [v for k, v in derived[0][0].items() if "/op_" in k]
+    assert mu < 0 and "max_pool_3x3" not in ops and "skip_connect" not in ops
+    assert macs.estimate(space, derived[0][0], SHAPE) > max(randoms)
+
+
 def test_distinct_derivation_drops_samples_that_build_the_same_network(setup):
     space, supernet, _, _, probs = setup
 
